@@ -1,0 +1,45 @@
+"""`ptrm data ...`: build datasets in the official TRM layout."""
+import time
+from pathlib import Path
+
+import click
+
+from ptrm import data
+from ptrm.errors import PtrmError
+
+
+@click.group("data")
+def command():
+    """Build datasets."""
+
+
+@command.command("sudoku")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset root; train/ and test/ are written inside.")
+@click.option("--train", "n_train", required=True, type=click.IntRange(min=0), help="Training puzzles (0: skip).")
+@click.option("--test", "n_test", required=True, type=click.IntRange(min=0), help="Test puzzles (0: skip).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--min-clues", default=17, show_default=True, type=click.IntRange(17, 81),
+              help="Stop removing clues at this count.")
+@click.option("--max-clues", default=None, type=click.IntRange(17, 81),
+              help="Draw each puzzle's clue target from [min, max]; redraw puzzles left with more. "
+                   "Default: no limit (minimal puzzles).")
+@click.option("--min-guesses", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Redraw puzzles that need fewer search guesses than this.")
+@click.option("--overwrite", is_flag=True, help="Replace splits that already exist.")
+def sudoku(out, n_train, n_test, seed, min_clues, max_clues, min_guesses, overwrite):
+    """Generate uniquely solvable Sudoku puzzles (train and test from disjoint seed streams)."""
+    for split, n, stream in (("train", n_train, 0), ("test", n_test, 1)):
+        if n == 0:
+            continue
+        if (out / split).exists() and not overwrite:  # fail before generating, not after
+            raise PtrmError(f"{out / split}: already exists (pass --overwrite to replace it)")
+        start = time.perf_counter()
+        pset = data.generate_sudoku_set(n, (seed, stream), min_clues, max_clues, min_guesses, progress=True)
+        seconds = time.perf_counter() - start
+        folder = data.write_official(pset, out, split, overwrite=overwrite)
+        s = data.sudoku_stats(pset)
+        click.echo(f"{folder}: {n} puzzles in {seconds:.1f}s ({n / seconds:.0f}/s); "
+                   f"clues {s['clues_min']}-{s['clues_max']} (mean {s['clues_mean']:.1f}); "
+                   f"guesses mean {s['guesses_mean']:.1f}, median {s['guesses_median']:.0f}, "
+                   f"{100 * s['needs_guess']:.0f}% need a guess")

@@ -1,0 +1,50 @@
+"""`ptrm eval --ckpt PATH ...`: deterministic evaluation."""
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ptrm.checkpoint import load_checkpoint
+from ptrm.data import load_puzzles
+from ptrm.evaluate import evaluate
+from ptrm.io import atomic_write_npz
+
+DTYPES = ("float32", "bfloat16")
+
+
+@click.command("eval")
+@click.option("--ckpt", required=True, type=click.Path(dir_okay=False), help="Checkpoint file.")
+@click.option("--data", type=click.Path(), help="CSV or official dataset folder (default: the checkpoint's test set).")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate the first N puzzles.")
+@click.option("--steps", type=click.IntRange(min=1), help="Supervision steps D (default: the checkpoint's N_sup).")
+@click.option("--dtype", type=click.Choice(DTYPES), help="Activation dtype (default: fp32 on CPU, bf16 on CUDA).")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option("--save-outputs", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write preds (D,N,S), q_halt (D,N) [and logits] to this .npz.")
+@click.option("--save-logits", is_flag=True, help="Include logits (D,N,S,V) in --save-outputs.")
+def command(ckpt, data, limit, steps, dtype, batch_size, save_outputs, save_logits):
+    """Deterministic accuracy, per-step accuracy and the Q head's AUROC."""
+    import torch
+
+    from ptrm.model import default_dtype
+
+    ck = load_checkpoint(ckpt)
+    pset = load_puzzles(data) if data else ck.test_set()
+    if limit:
+        pset = pset.head(limit)
+    dt = getattr(torch, dtype) if dtype else default_dtype(ck.model.device)
+    res = evaluate(ck.model, pset, steps=steps, dtype=dt, batch_size=batch_size,
+                   keep_logits=save_logits, progress=True)
+    m = res.metrics
+    click.echo(f"{pset.source}: {m['n']} puzzles, D={m['steps']}, {m['dtype']}")
+    click.echo(f"exact accuracy {100 * m['exact_accuracy']:.2f}%   cell accuracy {100 * m['cell_accuracy']:.2f}%   "
+               f"Q AUROC {m['q_auroc']:.3f}")
+    click.echo("exact accuracy per step: " + " ".join(f"{100 * a:.1f}" for a in m["exact_accuracy_per_step"]))
+    if save_outputs:
+        arrays = {"preds": res.preds.astype(np.int32), "q_halt": res.q_halt.astype(np.float32)}
+        if save_logits:
+            arrays["logits"] = res.logits.astype(np.float32)
+        atomic_write_npz(save_outputs, arrays)
+        click.echo(f"outputs: {save_outputs}")
+    click.echo(json.dumps({k: v for k, v in m.items() if k != "exact_accuracy_per_step"}))

@@ -1,0 +1,18 @@
+"""`ptrm train CONFIG.yaml [key=value ...]`"""
+import json
+
+import click
+
+from ptrm.train import Trainer, load_config
+
+
+@click.command("train")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("overrides", nargs=-1)
+@click.option("--resume", is_flag=True, help="Continue from OUT/resume.pt after an interruption.")
+def command(config, overrides, resume):
+    """Train a TRM with deep supervision (overrides: `lr=3e-4 model.hidden_size=256`)."""
+    cfg = load_config(config, overrides)
+    metrics = Trainer(cfg, resume=resume).run()
+    click.echo(json.dumps({k: v for k, v in metrics.items() if k != "exact_accuracy_per_step"}, indent=1))
+    click.echo(f"checkpoint: {cfg.out}/model.pt")

@@ -1,0 +1,235 @@
+"""Puzzle datasets: one in-memory form (PuzzleSet) and the files it comes from or goes to.
+
+Sources: Sudoku-Extreme style CSV files, the official TRM built layout (`<root>/{train,test}/*.npy`),
+and the Sudoku generator. Token ids follow the official builders, so sets from any source are
+interchangeable and official checkpoints read our sets as their own.
+
+Official layout, as the official Sudoku builder writes it (checked against tests/fixtures):
+inputs and labels use the same tokens (blank 1, digit d -> d + 1); labels hold the full solution,
+givens included, and never contain ignore_label_id (0 = PAD) for Sudoku. dtypes vary (uint8 for an
+unaugmented split, int64 for an augmented one), so we cast on reading.
+"""
+import csv
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ptrm.errors import PtrmError
+from ptrm.tasks import sudoku
+
+IGNORE_LABEL = -100  # labels with this value carry no loss and no accuracy (the official batches' value)
+
+# (vocab_size, seq_len) -> task, for official datasets whose task is not given.
+_TASKS = {(sudoku.VOCAB_SIZE, sudoku.SEQ_LEN): "sudoku", (6, 900): "maze"}
+_ARRAYS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
+
+
+@dataclass
+class PuzzleSet:
+    inputs: np.ndarray  # (N, S) int32 token ids
+    labels: np.ndarray  # (N, S) int32 token ids; ignored cells = -100
+    puzzle_identifiers: np.ndarray  # (N,) int32
+    task: str  # "sudoku" (later "maze")
+    vocab_size: int
+    seq_len: int
+    source: str  # where it came from (path or generator call), for manifests
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def subset(self, idx) -> "PuzzleSet":
+        """The rows `idx` (an index array, mask or slice) as a new set."""
+        return PuzzleSet(self.inputs[idx], self.labels[idx], self.puzzle_identifiers[idx], self.task,
+                         self.vocab_size, self.seq_len, self.source)
+
+    def head(self, n: int) -> "PuzzleSet":
+        return self.subset(slice(0, n))
+
+
+# ----------------------------------------------------------------------------- CSV
+
+def read_sudoku_csv(path) -> PuzzleSet:
+    """A Sudoku-Extreme CSV (header `source,question,answer,rating`; 81 cells, '.' or '0' for blank)."""
+    path = Path(path)
+    try:
+        f = open(path, newline="")
+    except OSError as e:
+        raise PtrmError(f"{path}: cannot read: {e.strerror}") from None
+    with f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or "question" not in header or "answer" not in header:
+            raise PtrmError(f"{path}:1: expected a header with 'question' and 'answer' columns, got {header}")
+        q_col, a_col = header.index("question"), header.index("answer")
+        questions, answers, lines = [], [], []
+        for row in reader:
+            if not row:
+                continue  # a blank line
+            if len(row) != len(header):
+                raise PtrmError(f"{path}:{reader.line_num}: row has {len(row)} columns, expected {len(header)}")
+            questions.append(row[q_col])
+            answers.append(row[a_col])
+            lines.append(reader.line_num)
+    if not questions:
+        raise PtrmError(f"{path}: no puzzles")
+    givens = _cells(questions, "question", path, lines, allow_blank=True)
+    solutions = _cells(answers, "answer", path, lines, allow_blank=False)
+    clash = (givens != 0) & (givens != solutions)
+    if clash.any():
+        i, cell = np.argwhere(clash)[0]
+        raise PtrmError(f"{path}:{lines[i]}: answer changes the given at cell {cell} "
+                        f"({givens[i, cell]} -> {solutions[i, cell]})")
+    return PuzzleSet(sudoku.encode(givens), sudoku.encode(solutions), np.zeros(len(givens), np.int32),
+                     "sudoku", sudoku.VOCAB_SIZE, sudoku.SEQ_LEN, str(path))
+
+
+# Byte -> digit, 255 for characters that are not a cell.
+_CELL_LUT = np.full(256, 255, np.uint8)
+_CELL_LUT[ord(".")] = 0
+_CELL_LUT[ord("0"): ord("9") + 1] = np.arange(10)
+
+
+def _cells(strings: list[str], column: str, path: Path, lines: list[int], allow_blank: bool) -> np.ndarray:
+    """81-character cell strings -> digits (N, 81) uint8, vectorised, with errors naming the line."""
+    for s, line in zip(strings, lines):
+        if len(s) != 81:
+            raise PtrmError(f"{path}:{line}: {column} has {len(s)} cells, expected 81")
+    raw = np.frombuffer("".join(strings).encode("latin-1", "replace"), np.uint8).reshape(-1, 81)
+    digits = _CELL_LUT[raw]
+    bad = digits == 255
+    if not allow_blank:
+        bad |= digits == 0
+    if bad.any():
+        i, cell = np.argwhere(bad)[0]
+        what = "blank" if digits[i, cell] == 0 else f"character {strings[i][cell]!r}"
+        raise PtrmError(f"{path}:{lines[i]}: {column} has {what} at cell {cell}")
+    return digits
+
+
+# ----------------------------------------------------------------------------- official layout
+
+def _split_dir(root_or_split_dir, split: str) -> Path:
+    path = Path(root_or_split_dir)
+    for candidate in (path, path / split):
+        if (candidate / "dataset.json").is_file():
+            return candidate
+    raise PtrmError(f"{path}: no dataset.json here or in {path / split}")
+
+
+def read_official(root_or_split_dir, split: str = "test", task: str | None = None) -> PuzzleSet:
+    """One split of the official built layout, given its root (then `split` picks it) or its folder.
+
+    Rows are examples; each gets the identifier of the puzzle it belongs to. Labels equal to the
+    dataset's ignore_label_id become -100. `task` defaults to the one implied by vocab and length.
+    """
+    folder = _split_dir(root_or_split_dir, split)
+    try:
+        meta = json.loads((folder / "dataset.json").read_text())
+        vocab_size, seq_len, ignore = meta["vocab_size"], meta["seq_len"], meta["ignore_label_id"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise PtrmError(f"{folder / 'dataset.json'}: not an official dataset.json ({e})") from None
+    arrays = {}
+    for name in _ARRAYS:
+        file = folder / f"all__{name}.npy"
+        if not file.is_file():
+            raise PtrmError(f"{file}: missing")
+        arrays[name] = np.load(file)
+    inputs, labels = arrays["inputs"].astype(np.int32), arrays["labels"].astype(np.int32)
+    puzzle_indices = arrays["puzzle_indices"]
+    if inputs.ndim != 2 or inputs.shape[1] != seq_len or labels.shape != inputs.shape:
+        raise PtrmError(f"{folder}: inputs {inputs.shape} and labels {labels.shape} do not match seq_len {seq_len}")
+    if puzzle_indices[-1] != len(inputs) or len(puzzle_indices) != len(arrays["puzzle_identifiers"]) + 1:
+        raise PtrmError(f"{folder}: puzzle_indices do not cover the {len(inputs)} examples")
+    if task is None:
+        task = _TASKS.get((vocab_size, seq_len))
+        if task is None:
+            raise PtrmError(f"{folder}: unknown task for vocab_size {vocab_size}, seq_len {seq_len}")
+    labels[labels == ignore] = IGNORE_LABEL
+    identifiers = np.repeat(arrays["puzzle_identifiers"], np.diff(puzzle_indices)).astype(np.int32)
+    return PuzzleSet(inputs, labels, identifiers, task, vocab_size, seq_len, str(folder))
+
+
+def write_official(pset: PuzzleSet, root, split: str, overwrite: bool = False) -> Path:
+    """Write `pset` as `<root>/<split>/` in the official layout (one puzzle per group, one example per
+    puzzle, no augmentation) and `<root>/identifiers.json`; returns the split folder.
+
+    The split is written into a temporary folder beside it and renamed into place, so a reader never
+    sees half a dataset. An existing split is only replaced with `overwrite`.
+    """
+    root = Path(root)
+    target = root / split
+    if target.exists() and not overwrite:
+        raise PtrmError(f"{target}: already exists (overwrite it explicitly)")
+    root.mkdir(parents=True, exist_ok=True)
+    n = len(pset)
+    num_identifiers = int(pset.puzzle_identifiers.max(initial=0)) + 1
+    meta = dict(pad_id=0, ignore_label_id=0, blank_identifier_id=0, vocab_size=pset.vocab_size,
+                seq_len=pset.seq_len, num_puzzle_identifiers=num_identifiers, total_groups=n,
+                mean_puzzle_examples=1.0, total_puzzles=n, sets=["all"])
+    arrays = dict(inputs=pset.inputs.astype(np.int32),
+                  labels=np.where(pset.labels == IGNORE_LABEL, 0, pset.labels).astype(np.int32),
+                  puzzle_identifiers=pset.puzzle_identifiers.astype(np.int32),
+                  puzzle_indices=np.arange(n + 1, dtype=np.int32),
+                  group_indices=np.arange(n + 1, dtype=np.int32))
+    tmp = root / f".{split}.{os.getpid()}.tmp"  # mkdir, unlike mkdtemp, keeps the umask's permissions
+    shutil.rmtree(tmp, ignore_errors=True)  # left over from a run that crashed
+    tmp.mkdir()
+    try:
+        for name, array in arrays.items():
+            np.save(tmp / f"all__{name}.npy", array)
+        (tmp / "dataset.json").write_text(json.dumps(meta))
+        if target.exists():
+            # Keep the old split under a temporary name until the new one is in place.
+            old = tmp.with_name(tmp.name + ".old")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    names = ["<blank>"] + [str(i) for i in range(1, num_identifiers)]
+    _write_atomic(root / "identifiers.json", json.dumps(names))
+    return target
+
+
+def _write_atomic(path: Path, text: str):
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- any source
+
+def load_puzzles(path) -> PuzzleSet:
+    """A `.csv` file (Sudoku-Extreme format) or an official dataset folder (its test split)."""
+    path = Path(path)
+    if path.suffix == ".csv":
+        return read_sudoku_csv(path)
+    if path.is_dir():
+        return read_official(path, "test")
+    raise PtrmError(f"{path}: not a .csv file or an official dataset folder")
+
+
+def generate_sudoku_set(n: int, seed, min_clues: int = 17, max_clues: int | None = None,
+                        min_guesses: int = 0, progress: bool = False) -> PuzzleSet:
+    """n generated, uniquely solvable puzzles; see sudoku.generate for the difficulty knobs."""
+    puzzles, solutions, _ = sudoku.generate(n, seed, min_clues, max_clues, min_guesses, progress)
+    source = (f"generated:sudoku(seed={seed}, min_clues={min_clues}, max_clues={max_clues}, "
+              f"min_guesses={min_guesses})")
+    return PuzzleSet(sudoku.encode(puzzles), sudoku.encode(solutions), np.zeros(n, np.int32), "sudoku",
+                     sudoku.VOCAB_SIZE, sudoku.SEQ_LEN, source)
+
+
+def sudoku_stats(pset: PuzzleSet) -> dict:
+    """Clue counts and ratings (guesses needed, see sudoku.rate) of a Sudoku set, for reports."""
+    givens = sudoku.decode(pset.inputs)
+    clues = (givens > 0).sum(axis=1)
+    guesses = np.array([sudoku.rate(g) for g in givens])
+    return dict(puzzles=len(pset), clues_min=int(clues.min()), clues_mean=float(clues.mean()),
+                clues_max=int(clues.max()), guesses_mean=float(guesses.mean()),
+                guesses_median=float(np.median(guesses)), needs_guess=float((guesses > 0).mean()))

@@ -1,0 +1,305 @@
+"""Metrics over PTRM rollout records: selection rules, exact @k estimators, bootstrap CIs, compute cost.
+
+Records are a DataFrame with one row per (puzzle, rollout): `puzzle`, `k` (rollout index), `q_halt`
+(final q_halt logit), `correct` (whole answer exactly right), `cell_acc`, `answer_hash` (equal answers,
+equal hash). Every puzzle has the same number n of rollouts; other columns are ignored.
+
+Every "@k" number is the exact expectation over a uniformly random k-subset of a puzzle's n rollouts,
+averaged over puzzles, so one run at K = n gives the whole curve for every k <= n without re-running.
+Ties follow one principle: the estimators break ties uniformly at random (they average over the tied
+choices), the selectors on full records break ties deterministically by the lowest rollout index k.
+Rollouts are exchangeable, so the lowest index is itself a random tie-break and the two views agree
+in expectation.
+
+Names from the paper: K  # rollouts per puzzle; D  # supervision steps per rollout;
+Q  # the final q_halt logit, sigmoid(Q) = the model's belief that the whole answer is right.
+"""
+
+import math
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy.special import comb, expit
+from scipy.stats import bootstrap
+
+from ptrm.errors import PtrmError
+
+COLUMNS = ("puzzle", "k", "q_halt", "correct", "cell_acc", "answer_hash")
+SELECT_RULES = ("best_q", "mode", "q_weighted", "oracle")
+CURVE_RULES = ("pass", "best_q", "mode", "q_weighted")
+EXACT_LIMIT = 20_000  # enumerate all k-subsets up to this many, else Monte Carlo
+_REL_TOL = 1e-9  # vote sums within this relative gap tie (float sums of sigmoids differ by rounding only)
+
+
+# ----------------------------------------------------------------------------- records
+
+class _Rollouts:
+    """Records as [P, n] arrays, rows = puzzles sorted by id, columns = rollouts sorted by k."""
+
+    def __init__(self, records):
+        if not isinstance(records, pd.DataFrame):
+            raise PtrmError(f"records must be a pandas DataFrame, got {type(records).__name__}")
+        missing = [c for c in COLUMNS if c not in records.columns]
+        if missing:
+            raise PtrmError(f"records are missing column(s): {', '.join(missing)}")
+        if len(records) == 0:
+            raise PtrmError("records are empty")
+        df = records.loc[:, list(COLUMNS)].sort_values(["puzzle", "k"], kind="stable")
+        if df.duplicated(["puzzle", "k"]).any():
+            raise PtrmError("records have duplicate (puzzle, k) rows")
+        if df[["q_halt", "correct", "answer_hash"]].isna().any().any():
+            raise PtrmError("records have missing values in q_halt, correct or answer_hash")
+        sizes = df.groupby("puzzle").size()
+        if sizes.nunique() != 1:
+            raise PtrmError(f"every puzzle needs the same number of rollouts; found {sizes.min()}..{sizes.max()}")
+        # An answer is right or wrong whatever rollout produced it; a disagreement means a hash collision
+        # or corrupt records, and the vote estimators would silently return nonsense.
+        if (df.groupby(["puzzle", "answer_hash"])["correct"].nunique() > 1).any():
+            raise PtrmError("records give one answer_hash both correct and incorrect rollouts in a puzzle")
+
+        self.n = int(sizes.iloc[0])  # rollouts per puzzle
+        self.puzzles = sizes.index.to_numpy()
+        shape = (len(self.puzzles), self.n)
+        self.q = df["q_halt"].to_numpy(dtype=float).reshape(shape)
+        self.correct = df["correct"].to_numpy(dtype=bool).reshape(shape)
+        # Answer ids: the column of the answer's first rollout, so ids are < n and a lower id means an
+        # answer seen at a lower rollout index (what the deterministic selectors break ties by).
+        col = np.tile(np.arange(self.n), len(self.puzzles))
+        first = pd.Series(col, index=df.index).groupby([df["puzzle"], df["answer_hash"]]).transform("min")
+        self.answer = first.to_numpy().reshape(shape)
+
+    def check_k(self, k):
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise PtrmError(f"k must be an integer, got {k!r}")
+        if not 1 <= k <= self.n:
+            raise PtrmError(f"k={k} is outside 1..{self.n} (the records have {self.n} rollouts per puzzle)")
+        return int(k)
+
+
+def _vote_weights(roll, rule):
+    """Per-rollout vote weight: one vote each (mode) or sigmoid(Q) (q_weighted)."""
+    return np.ones_like(roll.q) if rule == "mode" else expit(roll.q)
+
+
+# ----------------------------------------------------------------------------- selectors
+
+def select(records, rule):
+    """Apply a selection rule to every puzzle's full set of rollouts; ties go to the lowest rollout index.
+
+    Returns a DataFrame with one row per puzzle: puzzle, k (the chosen rollout), correct.
+    best_q: highest Q. mode: the most frequent answer. q_weighted: the answer with the largest sum of
+    sigmoid(Q). For the vote rules the chosen rollout is the first one giving the winning answer, and a
+    tie between answers goes to the one seen first. oracle: the first correct rollout (rollout of the
+    lowest k if none is correct), i.e. pass@n.
+    """
+    if rule not in SELECT_RULES:
+        raise PtrmError(f"unknown selection rule {rule!r}; choose from {', '.join(SELECT_RULES)}")
+    roll = _Rollouts(records)
+    rows = np.arange(len(roll.puzzles))
+    if rule == "best_q":
+        chosen = np.argmax(roll.q, axis=1)  # argmax returns the first maximum: lowest k
+    elif rule == "oracle":
+        chosen = np.argmax(roll.correct, axis=1)
+    else:
+        w = _vote_weights(roll, rule)
+        votes = np.zeros_like(w)
+        np.add.at(votes, (rows[:, None], roll.answer), w)  # votes[p, answer id]
+        mine = votes[rows[:, None], roll.answer]  # each rollout's answer's total
+        best = mine.max(axis=1, keepdims=True)
+        chosen = np.argmax(mine >= best * (1 - _REL_TOL), axis=1)
+    return pd.DataFrame({"puzzle": roll.puzzles, "k": chosen, "correct": roll.correct[rows, chosen]})
+
+
+# ----------------------------------------------------------------------------- @k estimators
+
+def pass_at_k(n, c, k):
+    """Unbiased pass@k = 1 - C(n-c, k) / C(n, k): probability a random k-subset of n holds a correct one.
+
+    n rollouts, c of them correct (scalar or array). Uses the product form
+    C(n-c, k) / C(n, k) = prod_{i=n-c+1}^{n} (1 - k/i), which never forms a huge binomial.
+    """
+    c = np.asarray(c)
+    if not 1 <= k <= n:
+        raise PtrmError(f"k={k} is outside 1..{n}")
+    if np.any((c < 0) | (c > n)):
+        raise PtrmError(f"correct counts must lie in 0..{n}")
+    # fail[c] = prod over the c largest i; a factor (1 - k/k) = 0 appears exactly when n - c < k.
+    fail = np.concatenate([[1.0], np.cumprod(1.0 - k / np.arange(n, 0, -1))])
+    return 1.0 - fail[c]
+
+
+def _top_weights(n, k):
+    """p_j = C(n-j, k-1) / C(n, k): probability that the rollout ranked j (1-based) tops a random k-subset.
+
+    Built as p_1 = k/n, p_{j+1} = p_j * (n-j-k+1)/(n-j) so no binomial is formed (stable for large n).
+    """
+    j = np.arange(1, n)
+    ratios = np.maximum(n - j - k + 1, 0) / (n - j)
+    return (k / n) * np.concatenate([[1.0], np.cumprod(ratios)])
+
+
+def _best_q(roll, k):
+    """best-Q@k per puzzle, ties in Q averaged over (exact for a uniformly random tie-break).
+
+    Within a tie group G the top of the subset is uniform over G's members in the subset, so the group
+    contributes P(top in G) * mean correctness of G, and P(top in G) is the sum of G's rank weights.
+    """
+    order = np.argsort(-roll.q, axis=1, kind="stable")
+    q = np.take_along_axis(roll.q, order, axis=1)
+    correct = np.take_along_axis(roll.correct, order, axis=1)
+    new_group = np.ones_like(q, dtype=bool)
+    new_group[:, 1:] = q[:, 1:] != q[:, :-1]
+    group = np.cumsum(new_group.ravel()) - 1  # global tie-group id, rows never share a group
+    w = np.broadcast_to(_top_weights(roll.n, k), q.shape).ravel()
+    group_w = np.bincount(group, w) / np.bincount(group)
+    return (group_w[group] * correct.ravel()).reshape(q.shape).sum(axis=1)
+
+
+def _vote_value(answer, weight, correct, subsets):
+    """Mean over subsets of the correctness of the vote winner, ties between answers split evenly.
+
+    answer: [n] compact answer ids 0..u-1; weight: [n] vote weights; correct: [u] per answer;
+    subsets: [S, k] rollout indices.
+    """
+    S, u = len(subsets), correct.size
+    slot = (np.arange(S)[:, None] * u + answer[subsets]).ravel()
+    votes = np.bincount(slot, weight[subsets].ravel(), minlength=S * u).reshape(S, u)
+    # Absent answers must not join a 0-0 tie when every sigmoid(Q) in the subset underflows to 0.
+    present = np.bincount(slot, minlength=S * u).reshape(S, u) > 0
+    top = present & (votes >= votes.max(axis=1, keepdims=True) * (1 - _REL_TOL))
+    return np.mean((top @ correct) / top.sum(axis=1))
+
+
+def _votes(roll, rule, k, mc_samples, rng, exact_limit):
+    """mode@k or q_weighted@k per puzzle, exact by enumeration when C(n, k) <= exact_limit, else Monte
+    Carlo over mc_samples random k-subsets per puzzle. Returns (values, "exact" | "monte-carlo")."""
+    exact = comb(roll.n, k, exact=True) <= exact_limit
+    subsets = np.array(list(combinations(range(roll.n), k))) if exact else None
+    weights = _vote_weights(roll, rule)
+    # A puzzle whose rollouts are all right (or all wrong) scores that under any rule: only puzzles that
+    # mix right and wrong answers need the subsets. At convergence that is a small minority.
+    values = roll.correct[:, 0].astype(float)
+    for p in np.flatnonzero(roll.correct.any(axis=1) & ~roll.correct.all(axis=1)):
+        ids, answer = np.unique(roll.answer[p], return_inverse=True)
+        if not exact:
+            # argpartition of uniform keys = the first k of a random permutation = a uniform k-subset.
+            subsets = np.argpartition(rng.random((mc_samples, roll.n)), k - 1, axis=1)[:, :k]
+        values[p] = _vote_value(answer, weights[p], roll.correct[p, ids].astype(float), subsets)
+    return values, "exact" if exact else "monte-carlo"
+
+
+def _at_k(roll, rule, k, mc_samples, seed, exact_limit):
+    if rule not in CURVE_RULES:
+        raise PtrmError(f"unknown rule {rule!r}; choose from {', '.join(CURVE_RULES)}")
+    k = roll.check_k(k)
+    if rule == "pass":
+        return pass_at_k(roll.n, roll.correct.sum(axis=1), k), "exact"
+    if rule == "best_q":
+        return _best_q(roll, k), "exact"
+    if mc_samples < 1:
+        raise PtrmError(f"mc_samples must be >= 1, got {mc_samples}")
+    # Seeded by (seed, k) only, so mode and q_weighted see the same subsets (a paired comparison) and a
+    # value does not depend on which other rules or ks were requested.
+    rng = np.random.default_rng([seed, k])
+    return _votes(roll, rule, k, mc_samples, rng, exact_limit)
+
+
+def per_puzzle_at_k(records, rule, k, mc_samples=2000, seed=0, exact_limit=EXACT_LIMIT):
+    """Per-puzzle expected correctness of `rule` ("pass", "best_q", "mode", "q_weighted") at k.
+
+    Returns (Series indexed by puzzle, method) with method "exact" or "monte-carlo" (vote rules only,
+    when C(n, k) > exact_limit). Ties: best_q averages over tied Q, the vote rules split a tie between
+    answers evenly; both are the exact expectation under a uniformly random tie-break.
+    """
+    roll = _Rollouts(records)
+    values, method = _at_k(roll, rule, k, mc_samples, seed, exact_limit)
+    return pd.Series(values, index=pd.Index(roll.puzzles, name="puzzle"), name=rule), method
+
+
+def mean_ci(values, seed=0, n_resamples=2000):
+    """95% percentile-bootstrap interval for the mean over puzzles (scipy.stats.bootstrap, seeded).
+
+    Percentile rather than BCa: BCa's jackknife costs O(P^2) memory over P puzzles and fails (NaN) on
+    all-equal values. All-equal values (e.g. every puzzle solved) give the zero-width interval.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        raise PtrmError("cannot bootstrap an empty set of values")
+    if np.ptp(values) == 0:
+        return float(values[0]), float(values[0])
+    # random_state (not the newer rng=) works across the whole scipy range the package admits.
+    res = bootstrap((values,), np.mean, n_resamples=n_resamples, vectorized=True, method="percentile",
+                    confidence_level=0.95, random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def curves(records, ks, rules=CURVE_RULES, mc_samples=2000, seed=0, n_resamples=2000):
+    """Accuracy curves: tidy DataFrame with one row per (rule, k).
+
+    Columns: rule, k, accuracy (fraction of puzzles, mean of the per-puzzle expectations), ci_low,
+    ci_high (95% bootstrap over puzzles), method ("exact" / "monte-carlo"). curves(records, [K]) is
+    the summary table at k = K.
+    """
+    roll = _Rollouts(records)
+    rows = []
+    for rule in rules:
+        for k in ks:
+            values, method = _at_k(roll, rule, k, mc_samples, seed, EXACT_LIMIT)
+            low, high = mean_ci(values, seed=seed, n_resamples=n_resamples)
+            rows.append({"rule": rule, "k": int(k), "accuracy": float(values.mean()),
+                         "ci_low": low, "ci_high": high, "method": method})
+    return pd.DataFrame(rows, columns=["rule", "k", "accuracy", "ci_low", "ci_high", "method"])
+
+
+# ----------------------------------------------------------------------------- compute cost
+
+_CFG_FIELDS = ("hidden_size", "expansion", "L_layers", "H_cycles", "L_cycles", "mlp_t",
+               "puzzle_emb_len", "seq_len", "vocab_size")
+
+
+def swiglu_inter(w, e):
+    """Hidden width of TRM's SwiGLU on width w with expansion e: round(e*w*2/3) rounded up to 256."""
+    return 256 * math.ceil(round(e * w * 2 / 3) / 256)
+
+
+def flops_per_step(cfg):
+    """Network FLOPs of one TRM supervision step for one puzzle (2 FLOPs per multiply-add).
+
+    Counts matmuls only: per network call, each of the L_layers blocks runs a token mixer (mlp_t: a
+    SwiGLU over the token axis of width L for each of the D channels; attention: qkv and output
+    projections plus Q K^T and attention-times-V) and a SwiGLU over D on each of L = seq_len +
+    puzzle_emb_len tokens. One step makes H_cycles * (L_cycles + 1) calls, then lm_head on the seq_len
+    answer tokens (the prefix rows are discarded) and q_head on one token. Norms, RoPE, softmax,
+    activations and residual adds are ignored (a few percent at these widths). num_heads does not matter:
+    heads split D without changing the multiply-add count.
+    """
+    missing = [f for f in _CFG_FIELDS if not hasattr(cfg, f)]
+    if missing:
+        raise PtrmError(f"config lacks field(s): {', '.join(missing)}")
+    D = cfg.hidden_size
+    L = cfg.seq_len + cfg.puzzle_emb_len  # tokens the network sees
+    if cfg.mlp_t:
+        mixer = 3 * swiglu_inter(L, cfg.expansion) * L * D  # gate_up [2i, L] + down [L, i], on D channels
+    else:
+        mixer = L * (3 * D * D + D * D) + 2 * L * L * D  # qkv + o_proj per token; QK^T and AV
+    channel = 3 * swiglu_inter(D, cfg.expansion) * D * L
+    calls = cfg.H_cycles * (cfg.L_cycles + 1)
+    macs = calls * cfg.L_layers * (mixer + channel) + cfg.seq_len * cfg.vocab_size * D + 2 * D
+    return 2 * macs
+
+
+def flops_per_puzzle(cfg, D, K=1):
+    """Network FLOPs to solve one puzzle with K rollouts of D supervision steps each."""
+    if D < 1 or K < 1:
+        raise PtrmError(f"D and K must be >= 1, got D={D}, K={K}")
+    return flops_per_step(cfg) * D * K
+
+
+def cost_per_puzzle(wall_seconds, n_puzzles, usd_per_gpu_hour=2.50):
+    """Dollars per puzzle under the paper's cost model: wall clock on one GPU times its hourly price."""
+    if n_puzzles < 1:
+        raise PtrmError(f"n_puzzles must be >= 1, got {n_puzzles}")
+    if wall_seconds < 0 or usd_per_gpu_hour < 0:
+        raise PtrmError("wall_seconds and usd_per_gpu_hour must be >= 0")
+    return wall_seconds / 3600 * usd_per_gpu_hour / n_puzzles

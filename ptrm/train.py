@@ -1,0 +1,303 @@
+"""Deep-supervision training of a TRM, following the official loop.
+
+A batch is a set of B live rows, each a puzzle part-way through its N_sup supervision steps with its own
+carry (zH, zL). Every iteration runs ONE supervision step on all rows, takes the loss
+  cross entropy (softmax or stable-max) + 0.5 * BCE(q_halt, answer exactly right)
+and makes an optimizer step. Rows that halt (q_halt > 0, or N_sup steps done; with exploration a row may
+be forced to run at least 2..N_sup steps) are replaced by fresh augmented puzzles with a fresh carry. This
+keeps the Q head trained on the true correctness of the answers the model actually reaches.
+
+The weights saved are an EMA copy. `resume.pt` in the output folder is rewritten every few minutes;
+`--resume` continues from it (rows in flight restart from a fresh carry, which costs nothing measurable).
+"""
+import copy
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import yaml
+from tqdm import tqdm
+
+from ptrm.checkpoint import atomic_save, pack_test_set, read_file, save_checkpoint
+from ptrm.data import PuzzleSet, load_puzzles
+from ptrm.errors import PtrmError
+from ptrm.evaluate import IGNORE, evaluate
+from ptrm.model import TRM, TRMConfig, default_device, default_dtype
+from ptrm.tasks import sudoku
+
+
+@dataclass
+class TrainConfig:
+    train_data: str = ""              # dataset path (official layout or CSV)
+    test_data: str = ""               # held-out puzzles; the first `test_limit` ship inside the checkpoint
+    out: str = "runs/train"
+    model: dict = field(default_factory=dict)  # TRMConfig fields; vocab/seq_len come from the data
+    batch_size: int = 256             # live rows per optimizer step
+    lr: float = 1e-3
+    lr_warmup_steps: int = 200
+    lr_schedule: str = "constant"     # "constant" | "cosine" (cosine decays to lr * lr_min_ratio by max_steps)
+    lr_min_ratio: float = 0.1
+    weight_decay: float = 0.1
+    betas: tuple = (0.9, 0.95)
+    grad_clip: float = 1.0            # 0 disables; small CPU batches are noisier than the official 768
+    loss: str = "softmax"             # "softmax" | "stablemax"
+    q_loss_weight: float = 0.5
+    halt_exploration_prob: float = 0.1
+    ema_rate: float = 0.999
+    augment: bool = True
+    max_steps: int = 0                # optimizer steps; 0 = only the time limit
+    max_minutes: float = 60.0         # wall-clock budget across resumes
+    eval_every: int = 500             # optimizer steps between evaluations
+    eval_limit: int = 500             # test puzzles used by periodic evaluation
+    test_limit: int = 1000            # test puzzles evaluated at the end and shipped in the checkpoint
+    checkpoint_minutes: float = 5.0
+    seed: int = 0
+    threads: int = 0                  # torch CPU threads; 0 = all cores
+
+
+def load_config(path, overrides=()) -> TrainConfig:
+    """YAML file plus `key=value` overrides (`model.hidden_size=256`); unknown keys are errors."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise PtrmError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise PtrmError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise PtrmError(f"override {item!r} is not key=value")
+        node = raw
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    model_known = {f.name for f in dataclasses.fields(TRMConfig)}
+    for k in raw:
+        if k not in known:
+            raise PtrmError(f"{path}: unknown config key {k!r}")
+    for k in raw.get("model", {}):
+        if k not in model_known:
+            raise PtrmError(f"{path}: unknown config key 'model.{k}'")
+    if "betas" in raw:
+        raw["betas"] = tuple(raw["betas"])
+    return TrainConfig(**raw)
+
+
+def sequence_loss(logits, labels, kind: str):
+    """Per-row mean cross entropy over non-ignored cells. Stable-max replaces exp by s(x) = x+1 (x >= 0)
+    or 1/(1-x) (x < 0), the official Sudoku choice, which avoids softmax collapse."""
+    logits = logits.float()
+    if kind == "stablemax":
+        s = torch.where(logits < 0, 1 / (1 - logits + 1e-30), logits + 1)
+        logp = torch.log(s / s.sum(-1, keepdim=True))
+    elif kind == "softmax":
+        logp = F.log_softmax(logits, -1)
+    else:
+        raise PtrmError(f"loss must be softmax or stablemax, not {kind!r}")
+    mask = labels != IGNORE
+    nll = -logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
+    return nll.sum(-1) / mask.sum(-1).clamp(min=1)
+
+
+class PuzzleStream:
+    """Endless shuffled epochs over a training set, each draw freshly augmented."""
+
+    def __init__(self, pset: PuzzleSet, augment: bool, rng: np.random.Generator):
+        self.pset, self.augment, self.rng = pset, augment, rng
+        self.order, self.pos = rng.permutation(len(pset)), 0
+
+    def take(self, n: int):
+        idx = []
+        while len(idx) < n:
+            if self.pos == len(self.order):
+                self.order, self.pos = self.rng.permutation(len(self.pset)), 0
+            m = min(n - len(idx), len(self.order) - self.pos)
+            idx.extend(self.order[self.pos:self.pos + m])
+            self.pos += m
+        inputs, labels = self.pset.inputs[idx], self.pset.labels[idx]
+        if self.augment:
+            inputs, labels = sudoku.augment(inputs, labels, self.rng)
+        return inputs, labels, self.pset.puzzle_identifiers[idx]
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.lr_warmup_steps:
+        return cfg.lr * (step + 1) / cfg.lr_warmup_steps
+    if cfg.lr_schedule == "cosine" and cfg.max_steps > 0:
+        progress = min(1.0, (step - cfg.lr_warmup_steps) / max(1, cfg.max_steps - cfg.lr_warmup_steps))
+        return cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return cfg.lr
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, resume: bool = False):
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        torch.set_num_threads(cfg.threads or os.cpu_count())
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.device = default_device()
+        self.dtype = default_dtype(self.device)
+
+        self.train_set = load_puzzles(cfg.train_data)
+        self.test_set = load_puzzles(cfg.test_data).head(cfg.test_limit)
+        if self.train_set.task != "sudoku":
+            raise PtrmError(f"{cfg.train_data}: training supports the sudoku task, got {self.train_set.task}")
+        mcfg = TRMConfig.from_dict({**cfg.model, "vocab_size": self.train_set.vocab_size,
+                                    "seq_len": self.train_set.seq_len})
+        self.model = TRM(mcfg).to(self.device)
+        self.ema = copy.deepcopy(self.model).eval()
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=cfg.betas,
+                                     weight_decay=cfg.weight_decay)
+        self.step, self.elapsed, self.curve = 0, 0.0, []
+        if resume:
+            self._load_resume()
+        self.stream = PuzzleStream(self.train_set, cfg.augment, self.rng)
+
+    # -- state that survives an interruption --------------------------------------------------------
+    def _save_resume(self):
+        atomic_save({"step": self.step, "elapsed": self.elapsed, "curve": self.curve,
+                     "train_config": dataclasses.asdict(self.cfg),
+                     "model": self.model.state_dict(), "ema": self.ema.state_dict(),
+                     "optimizer": self.opt.state_dict(), "rng": self.rng.bit_generator.state,
+                     "torch_rng": torch.get_rng_state()}, self.out / "resume.pt")
+
+    def _load_resume(self):
+        path = self.out / "resume.pt"
+        state = read_file(path)
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.step, self.elapsed, self.curve = state["step"], state["elapsed"], state["curve"]
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def _fresh_rows(self, n):
+        inputs, labels, pids = self.stream.take(n)
+        to = lambda a: torch.from_numpy(np.asarray(a)).long().to(self.device)
+        return to(inputs), to(labels), to(pids)
+
+    @torch.no_grad()
+    def _update_ema(self):
+        for e, p in zip(self.ema.parameters(), self.model.parameters()):
+            e.lerp_(p, 1 - self.cfg.ema_rate)
+
+    def _done(self, t0):
+        over_time = self.elapsed + (time.time() - t0) >= self.cfg.max_minutes * 60
+        return over_time or (self.cfg.max_steps and self.step >= self.cfg.max_steps)
+
+    def run(self, progress=True) -> dict:
+        cfg, model = self.cfg, self.model
+        B, N_sup = cfg.batch_size, model.cfg.halt_max_steps  # N_sup: supervision steps
+        self.out.mkdir(parents=True, exist_ok=True)
+        inputs, labels, pids = self._fresh_rows(B)
+        carry = model.initial_carry(B, self.dtype)
+        carry = tuple(c.to(self.device) for c in carry)
+        steps = torch.zeros(B, dtype=torch.long, device=self.device)
+        t0, last_save = time.time(), time.time()
+        bar = tqdm(total=cfg.max_steps or None, initial=self.step, disable=not progress, unit="step")
+        while not self._done(t0):
+            for g in self.opt.param_groups:
+                g["lr"] = lr_at(cfg, self.step)
+            x = model.input_embeddings(inputs, pids, self.dtype)
+            carry, logits, q_halt = model.step(carry, x)
+            steps += 1
+            with torch.no_grad():
+                correct = ((logits.argmax(-1) == labels) | (labels == IGNORE)).all(-1)
+            lm_loss = sequence_loss(logits, labels, cfg.loss).mean()
+            q_loss = F.binary_cross_entropy_with_logits(q_halt, correct.float())
+            loss = lm_loss + cfg.q_loss_weight * q_loss
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            self.opt.step()
+            self._update_ema()
+            self.step += 1
+
+            with torch.no_grad():  # which rows halt, then refill them (the official ACT schedule)
+                halted = (steps >= N_sup) | (q_halt > 0)
+                explore = torch.rand(B, device=self.device) < cfg.halt_exploration_prob
+                min_steps = explore * torch.randint(2, N_sup + 1, (B,), device=self.device)
+                halted &= steps >= min_steps
+                n = int(halted.sum())
+                if n:
+                    new_in, new_lab, new_pid = self._fresh_rows(n)
+                    inputs[halted], labels[halted], pids[halted] = new_in, new_lab, new_pid
+                    init = model.initial_carry(n, self.dtype)
+                    for c, i in zip(carry, init):
+                        c[halted] = i.to(self.device)
+                    steps[halted] = 0
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct.float().mean().item():.2f}")
+
+            if self.step % cfg.eval_every == 0:
+                self._log_eval(t0, lm_loss.item(), q_loss.item(), correct.float().mean().item())
+                bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in self.curve[-1].items()))
+            if time.time() - last_save >= cfg.checkpoint_minutes * 60:
+                self.elapsed += time.time() - t0
+                t0 = last_save = time.time()
+                self._save_resume()
+        bar.close()
+        self.elapsed += time.time() - t0
+        self._save_resume()
+        return self._finish()
+
+    def _log_eval(self, t0, lm_loss, q_loss, train_acc):
+        m = evaluate(self.ema, self.test_set.head(self.cfg.eval_limit), dtype=self.dtype).metrics
+        self.curve.append({"step": self.step, "minutes": (self.elapsed + time.time() - t0) / 60,
+                           "lm_loss": lm_loss, "q_loss": q_loss, "train_exact": train_acc,
+                           "test_exact": m["exact_accuracy"], "test_cell": m["cell_accuracy"],
+                           "q_auroc": m["q_auroc"]})
+        write_curve(self.curve, self.out)
+
+    def _finish(self) -> dict:
+        t = time.time()
+        result = evaluate(self.ema, self.test_set, dtype=self.dtype)
+        metrics = {**result.metrics, "train_steps": self.step, "train_minutes": self.elapsed / 60,
+                   "eval_seconds": time.time() - t, "num_params": self.model.num_params()}
+        save_checkpoint(self.out / "model.pt", self.ema, task="sudoku",
+                        dataset={"train": self.cfg.train_data, "test": self.cfg.test_data,
+                                 "train_size": len(self.train_set), "test_size": len(self.test_set)},
+                        test_set=pack_test_set(self.test_set),
+                        train_config=dataclasses.asdict(self.cfg), metrics=metrics)
+        write_curve(self.curve, self.out)
+        return metrics
+
+
+def write_curve(curve: list, out: Path) -> None:
+    """Learning curve as CSV (atomic) and PNG."""
+    if not curve:
+        return
+    df = pd.DataFrame(curve)
+    tmp = out / ".curve.csv.tmp"
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, out / "curve.csv")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    a.plot(df.minutes, df.lm_loss, label="LM loss")
+    a.plot(df.minutes, df.q_loss, label="Q loss")
+    a.set(xlabel="training minutes", ylabel="loss", yscale="log", title="training loss")
+    a.legend()
+    b.plot(df.minutes, df.test_exact, label="test exact accuracy")
+    b.plot(df.minutes, df.train_exact, label="train exact (live rows)", alpha=0.6)
+    b.plot(df.minutes, df.q_auroc, label="AUROC of final q_halt", ls="--")
+    b.set(xlabel="training minutes", ylim=(0, 1), title="held-out accuracy (EMA weights)")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(out / "curve.png", dpi=110)
+    plt.close(fig)
