@@ -24,9 +24,9 @@ def main():
 
 
 def _register():
-    from cli import data, evaluate, train
+    from cli import data, evaluate, search, train
 
-    for module in (data, evaluate, train):
+    for module in (data, evaluate, search, train):
         main.add_command(module.command)
 
 

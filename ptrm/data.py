@@ -1,7 +1,7 @@
 """Puzzle datasets: one in-memory form (PuzzleSet) and the files it comes from or goes to.
 
-Sources: Sudoku-Extreme style CSV files, the official TRM built layout (`<root>/{train,test}/*.npy`),
-and the Sudoku generator. Token ids follow the official builders, so sets from any source are
+Sources: Sudoku-Extreme and Maze-Hard style CSV files, the official TRM built layout
+(`<root>/{train,test}/*.npy`), and the Sudoku and maze generators. Token ids follow the official builders, so sets from any source are
 interchangeable and official checkpoints read our sets as their own.
 
 Official layout, as the official Sudoku builder writes it (checked against tests/fixtures):
@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from ptrm.errors import PtrmError
-from ptrm.tasks import sudoku
+from ptrm.tasks import maze, sudoku
 
 IGNORE_LABEL = -100  # labels with this value carry no loss and no accuracy (the official batches' value)
 
 # (vocab_size, seq_len) -> task, for official datasets whose task is not given.
-_TASKS = {(sudoku.VOCAB_SIZE, sudoku.SEQ_LEN): "sudoku", (6, 900): "maze"}
+_TASKS = {(sudoku.VOCAB_SIZE, sudoku.SEQ_LEN): "sudoku", (maze.VOCAB_SIZE, maze.SEQ_LEN): "maze"}
 _ARRAYS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 
 
@@ -33,7 +33,7 @@ class PuzzleSet:
     inputs: np.ndarray  # (N, S) int32 token ids
     labels: np.ndarray  # (N, S) int32 token ids; ignored cells = -100
     puzzle_identifiers: np.ndarray  # (N,) int32
-    task: str  # "sudoku" (later "maze")
+    task: str  # "sudoku" | "maze"
     vocab_size: int
     seq_len: int
     source: str  # where it came from (path or generator call), for manifests
@@ -52,8 +52,8 @@ class PuzzleSet:
 
 # ----------------------------------------------------------------------------- CSV
 
-def read_sudoku_csv(path) -> PuzzleSet:
-    """A Sudoku-Extreme CSV (header `source,question,answer,rating`; 81 cells, '.' or '0' for blank)."""
+def _read_csv(path) -> tuple[list[str], list[str], list[int]]:
+    """The question and answer columns of a `source,question,answer,rating` CSV, with line numbers."""
     path = Path(path)
     try:
         f = open(path, newline="")
@@ -76,6 +76,13 @@ def read_sudoku_csv(path) -> PuzzleSet:
             lines.append(reader.line_num)
     if not questions:
         raise PtrmError(f"{path}: no puzzles")
+    return questions, answers, lines
+
+
+def read_sudoku_csv(path) -> PuzzleSet:
+    """A Sudoku-Extreme CSV (header `source,question,answer,rating`; 81 cells, '.' or '0' for blank)."""
+    path = Path(path)
+    questions, answers, lines = _read_csv(path)
     givens = _cells(questions, "question", path, lines, allow_blank=True)
     solutions = _cells(answers, "answer", path, lines, allow_blank=False)
     clash = (givens != 0) & (givens != solutions)
@@ -108,6 +115,52 @@ def _cells(strings: list[str], column: str, path: Path, lines: list[int], allow_
         what = "blank" if digits[i, cell] == 0 else f"character {strings[i][cell]!r}"
         raise PtrmError(f"{path}:{lines[i]}: {column} has {what} at cell {cell}")
     return digits
+
+
+def read_maze_csv(path) -> PuzzleSet:
+    """A Maze-Hard CSV (header `source,question,answer,rating`; 900 cells of `# SGo`, 30x30 row-major).
+
+    Every question needs one S and one G, and its answer may only mark open cells 'o'.
+    """
+    path = Path(path)
+    questions, answers, lines = _read_csv(path)
+    grids = {}
+    for column, strings in (("question", questions), ("answer", answers)):
+        for s, line in zip(strings, lines):
+            if len(s) != maze.SEQ_LEN:
+                raise PtrmError(f"{path}:{line}: {column} has {len(s)} cells, expected {maze.SEQ_LEN}")
+        tokens = maze.BYTE_TO_TOKEN[np.frombuffer("".join(strings).encode("latin-1", "replace"), np.uint8)]
+        grids[column] = tokens.reshape(-1, maze.SEQ_LEN)
+        bad = grids[column] == maze.PAD
+        if bad.any():
+            i, cell = np.argwhere(bad)[0]
+            raise PtrmError(f"{path}:{lines[i]}: {column} has character {strings[i][cell]!r} at cell {cell}, "
+                            f"expected one of {maze.CHARSET!r}")
+    q, a = grids["question"], grids["answer"]
+    for name, token in (("S", maze.START), ("G", maze.GOAL)):
+        count = (q == token).sum(1)
+        if (count != 1).any():
+            i = int(np.argmax(count != 1))
+            raise PtrmError(f"{path}:{lines[i]}: question has {count[i]} '{name}' cells, expected 1")
+    changed = maze.changed_cells(a, q)
+    if changed.any():
+        i, cell = np.argwhere(changed)[0]
+        raise PtrmError(f"{path}:{lines[i]}: answer changes the question at cell {cell} "
+                        f"({questions[i][cell]!r} -> {answers[i][cell]!r})")
+    return PuzzleSet(q, a, np.zeros(len(q), np.int32), "maze", maze.VOCAB_SIZE, maze.SEQ_LEN, str(path))
+
+
+def read_csv(path, task: str | None = None) -> PuzzleSet:
+    """A Sudoku-Extreme or Maze-Hard CSV; `task` defaults to the one the first question's length implies."""
+    if task is None:
+        questions, _, _ = _read_csv(path)
+        task = {sudoku.SEQ_LEN: "sudoku", maze.SEQ_LEN: "maze"}.get(len(questions[0]))
+        if task is None:
+            raise PtrmError(f"{path}: a question of {len(questions[0])} cells is neither Sudoku (81) nor maze (900)")
+    readers = {"sudoku": read_sudoku_csv, "maze": read_maze_csv}
+    if task not in readers:
+        raise PtrmError(f"{path}: no CSV reader for task {task!r} (known: {', '.join(readers)})")
+    return readers[task](path)
 
 
 # ----------------------------------------------------------------------------- official layout
@@ -205,13 +258,14 @@ def _write_atomic(path: Path, text: str):
 
 # ----------------------------------------------------------------------------- any source
 
-def load_puzzles(path) -> PuzzleSet:
-    """A `.csv` file (Sudoku-Extreme format) or an official dataset folder (its test split)."""
+def load_puzzles(path, split: str = "test", task: str | None = None) -> PuzzleSet:
+    """A `.csv` file (Sudoku-Extreme or Maze-Hard format) or an official dataset folder (its `split`).
+    `task` defaults to the one implied by the cell count (CSV) or vocab and length (official layout)."""
     path = Path(path)
     if path.suffix == ".csv":
-        return read_sudoku_csv(path)
+        return read_csv(path, task)
     if path.is_dir():
-        return read_official(path, "test")
+        return read_official(path, split, task)
     raise PtrmError(f"{path}: not a .csv file or an official dataset folder")
 
 
@@ -223,6 +277,13 @@ def generate_sudoku_set(n: int, seed, min_clues: int = 17, max_clues: int | None
               f"min_guesses={min_guesses})")
     return PuzzleSet(sudoku.encode(puzzles), sudoku.encode(solutions), np.zeros(n, np.int32), "sudoku",
                      sudoku.VOCAB_SIZE, sudoku.SEQ_LEN, source)
+
+
+def generate_maze_set(n: int, seed) -> PuzzleSet:
+    """n generated perfect mazes with their unique route as label; see maze.generate."""
+    questions, labels = maze.generate(n, seed)
+    return PuzzleSet(questions, labels, np.zeros(n, np.int32), "maze", maze.VOCAB_SIZE, maze.SEQ_LEN,
+                     f"generated:maze(seed={seed})")
 
 
 def sudoku_stats(pset: PuzzleSet) -> dict:

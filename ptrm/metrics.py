@@ -24,6 +24,7 @@ from scipy.special import comb, expit
 from scipy.stats import bootstrap
 
 from ptrm.errors import PtrmError
+from ptrm.model import swiglu_inter
 
 COLUMNS = ("puzzle", "k", "q_halt", "correct", "cell_acc", "answer_hash")
 SELECT_RULES = ("best_q", "mode", "q_weighted", "oracle")
@@ -256,11 +257,6 @@ def curves(records, ks, rules=CURVE_RULES, mc_samples=2000, seed=0, n_resamples=
 
 _CFG_FIELDS = ("hidden_size", "expansion", "L_layers", "H_cycles", "L_cycles", "mlp_t",
                "puzzle_emb_len", "seq_len", "vocab_size")
-
-
-def swiglu_inter(w, e):
-    """Hidden width of TRM's SwiGLU on width w with expansion e: round(e*w*2/3) rounded up to 256."""
-    return 256 * math.ceil(round(e * w * 2 / 3) / 256)
 
 
 def flops_per_step(cfg):

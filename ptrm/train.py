@@ -58,6 +58,7 @@ class TrainConfig:
     eval_limit: int = 500             # test puzzles used by periodic evaluation
     test_limit: int = 1000            # test puzzles evaluated at the end and shipped in the checkpoint
     checkpoint_minutes: float = 5.0
+    dtype: str = "auto"               # activations: "auto" (bf16 on CUDA, fp32 on CPU) | "float32" | "bfloat16"
     seed: int = 0
     threads: int = 0                  # torch CPU threads; 0 = all cores
 
@@ -146,9 +147,11 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.device = default_device()
-        self.dtype = default_dtype(self.device)
+        if cfg.dtype not in ("auto", "float32", "bfloat16"):
+            raise PtrmError(f"dtype must be auto, float32 or bfloat16, not {cfg.dtype!r}")
+        self.dtype = default_dtype(self.device) if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
 
-        self.train_set = load_puzzles(cfg.train_data)
+        self.train_set = load_puzzles(cfg.train_data, split="train")
         self.test_set = load_puzzles(cfg.test_data).head(cfg.test_limit)
         if self.train_set.task != "sudoku":
             raise PtrmError(f"{cfg.train_data}: training supports the sudoku task, got {self.train_set.task}")

@@ -1,0 +1,47 @@
+"""Turn a run's records into the tables people read: accuracy by selection rule, and compute per puzzle."""
+import numpy as np
+import pandas as pd
+
+from ptrm import metrics
+from ptrm.search import SearchRun
+
+RULE_NAMES = {"pass": "pass@K (oracle)", "best_q": "best-Q@K", "mode": "mode@K", "q_weighted": "Q-weighted@K"}
+
+
+def curve_ks(K: int) -> list[int]:
+    """1, 2, 4, ... and K itself: the k values a curve is drawn at."""
+    return sorted({2 ** i for i in range(int(np.log2(K)) + 1)} | {K})
+
+
+def summary(run: SearchRun, seed: int = 0) -> pd.DataFrame:
+    """One row per method at k = K: accuracy (%) with its 95% bootstrap interval."""
+    m = run.manifest
+    K = m["search"]["K"]
+    rows = []
+    if "deterministic" in m:
+        det = m["deterministic"]
+        rows.append({"method": "deterministic TRM", "accuracy": det["exact_accuracy"],
+                     "ci_low": det["ci"][0], "ci_high": det["ci"][1], "estimator": "-"})
+    table = metrics.curves(run.records, [K], seed=seed)
+    for r in table.itertuples():
+        rows.append({"method": RULE_NAMES[r.rule].replace("K", str(K)), "accuracy": r.accuracy,
+                     "ci_low": r.ci_low, "ci_high": r.ci_high, "estimator": r.method})
+    df = pd.DataFrame(rows)
+    df[["accuracy", "ci_low", "ci_high"]] *= 100
+    return df
+
+
+def compute_per_puzzle(run: SearchRun, usd_per_gpu_hour: float = 2.50) -> dict:
+    m = run.manifest
+    n = m["data"]["n_puzzles"]
+    return {"flops": m["flops_total"] / n, "seconds": m["wall_seconds"] / n,
+            "usd": metrics.cost_per_puzzle(m["wall_seconds"], n, usd_per_gpu_hour)}
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """A Markdown table (pandas' to_markdown needs tabulate; this needs nothing)."""
+    cols = list(df.columns)
+    fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)

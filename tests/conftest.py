@@ -1,0 +1,31 @@
+"""Shared fixtures: a tiny random TRM checkpoint with a few generated Sudoku puzzles inside."""
+import pytest
+import torch
+
+from ptrm.checkpoint import pack_test_set, save_checkpoint
+from ptrm.data import generate_sudoku_set
+from ptrm.model import TRM, TRMConfig
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
+
+
+def tiny_config(**kw) -> TRMConfig:
+    base = dict(hidden_size=32, puzzle_emb_ndim=32, L_layers=1, H_cycles=2, L_cycles=2, halt_max_steps=4)
+    return TRMConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="session")
+def puzzles():
+    return generate_sudoku_set(12, seed=123)
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory, puzzles):
+    """A random-weight checkpoint: the search machinery does not care whether the model is any good."""
+    torch.manual_seed(0)
+    model = TRM(tiny_config())
+    with torch.no_grad():  # a live Q head, so rankings are not all ties
+        model.q_head.weight.normal_(0, 0.5)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, model, task="sudoku", test_set=pack_test_set(puzzles), metrics={})
+    return path

@@ -1,0 +1,83 @@
+"""PTRM search: determinism, the sigma=0 baseline, records and the CLI."""
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from ptrm.checkpoint import load_checkpoint
+from ptrm.evaluate import evaluate
+from ptrm.search import SearchConfig, run_search, work_items
+from ptrm.store import load_run
+
+
+def search(ckpt_path, puzzles, **kw):
+    ck = load_checkpoint(ckpt_path)
+    return run_search(ck, puzzles, SearchConfig(**kw), progress=False, deterministic=False)
+
+
+def test_records_do_not_depend_on_chunk_size(tiny_ckpt, puzzles):
+    small = search(tiny_ckpt, puzzles, K=6, sigma=0.5, chunk_size=4).records
+    large = search(tiny_ckpt, puzzles, K=6, sigma=0.5, chunk_size=50).records
+    pd.testing.assert_frame_equal(small, large)
+    assert len(small) == 12 * 6
+    # the noise does something: rollouts of one puzzle disagree somewhere
+    assert small.groupby("puzzle").q_halt.nunique().max() > 1
+
+
+def test_a_subset_of_puzzles_or_rollouts_reproduces_the_same_rows(tiny_ckpt, puzzles):
+    full = search(tiny_ckpt, puzzles, K=4, sigma=0.3).records
+    fewer_k = search(tiny_ckpt, puzzles, K=2, sigma=0.3).records
+    pd.testing.assert_frame_equal(full[full.k < 2].reset_index(drop=True), fewer_k)
+
+
+def test_seed_changes_the_noise(tiny_ckpt, puzzles):
+    a = search(tiny_ckpt, puzzles, K=3, sigma=0.5, seed=0).records
+    b = search(tiny_ckpt, puzzles, K=3, sigma=0.5, seed=1).records
+    assert not np.array_equal(a.q_halt.values, b.q_halt.values)
+
+
+def test_sigma_zero_single_rollout_is_the_deterministic_eval(tiny_ckpt, puzzles):
+    ck = load_checkpoint(tiny_ckpt)
+    rec = search(tiny_ckpt, puzzles, K=1, sigma=0.0).records
+    ev = evaluate(ck.model, puzzles)
+    np.testing.assert_array_equal(rec.q_halt.values, ev.q_halt[-1].astype(np.float64))
+    np.testing.assert_array_equal(rec.correct.values, (ev.preds[-1] == puzzles.labels).all(-1))
+
+
+def test_per_step_records_end_at_the_final_values(tiny_ckpt, puzzles):
+    rec = search(tiny_ckpt, puzzles, K=2, sigma=0.2, D=6, per_step=True).records
+    steps = np.stack(rec.q_steps.values)
+    assert steps.shape == (24, 6)
+    np.testing.assert_allclose(steps[:, -1], rec.q_halt.values, rtol=1e-6)
+    np.testing.assert_array_equal(np.stack(rec.correct_steps.values)[:, -1], rec.correct.values)
+
+
+def test_work_items_cover_every_rollout_once():
+    items = work_items(n_puzzles=7, K=5, chunk_size=3)
+    cells = [(p, k) for it in items for p in range(it.p0, it.p1) for k in range(it.k0, it.k1)]
+    assert sorted(cells) == [(p, k) for p in range(7) for k in range(5)]
+    assert max(it.size for it in items) <= 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sigma", "-0.1"], "--sigma must be >= 0"),
+    (["--samples", "0"], "--samples must be >= 1"),
+    (["--steps", "0"], "--steps must be >= 1"),
+])
+def test_bad_values_are_one_line_errors(tiny_ckpt, args, message):
+    res = CliRunner().invoke(main, ["search", "--ckpt", str(tiny_ckpt), *args])
+    assert res.exit_code == 2
+    assert message in res.output and "Traceback" not in res.output
+
+
+def test_cli_search_writes_records_and_prints_the_table(tiny_ckpt, tmp_path):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["search", "--ckpt", str(tiny_ckpt), "--samples", "4", "--sigma", "0.2",
+                                    "--limit", "5", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for name in ("deterministic TRM", "best-Q@4", "mode@4", "pass@4"):
+        assert name in res.output
+    run = load_run(out)
+    assert len(run.records) == 20 and run.manifest["search"]["K"] == 4
+    assert run.manifest["checkpoint"]["sha256"] and run.manifest["flops_total"] > 0
