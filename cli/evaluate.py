@@ -9,6 +9,8 @@ from ptrm.checkpoint import load_checkpoint
 from ptrm.data import load_puzzles
 from ptrm.evaluate import evaluate
 from ptrm.io import atomic_write_npz
+from ptrm.official import parse_arch_overrides
+from ptrm.tasks import maze
 
 DTYPES = ("float32", "bfloat16")
 
@@ -23,23 +25,30 @@ DTYPES = ("float32", "bfloat16")
 @click.option("--save-outputs", type=click.Path(dir_okay=False, path_type=Path),
               help="Write preds (D,N,S), q_halt (D,N) [and logits] to this .npz.")
 @click.option("--save-logits", is_flag=True, help="Include logits (D,N,S,V) in --save-outputs.")
-def command(ckpt, data, limit, steps, dtype, batch_size, save_outputs, save_logits):
+@click.option("--arch", multiple=True, metavar="KEY=VALUE",
+              help="Architecture field for official checkpoints the file cannot tell, repeatable: --arch num_heads=8.")
+@click.option("--task", help="Task (sudoku, maze) when neither the checkpoint nor the data tell.")
+def command(ckpt, data, limit, steps, dtype, batch_size, save_outputs, save_logits, arch, task):
     """Deterministic accuracy, per-step accuracy and the Q head's AUROC."""
     import torch
 
     from ptrm.model import default_dtype
 
-    ck = load_checkpoint(ckpt)
-    pset = load_puzzles(data) if data else ck.test_set()
+    ck = load_checkpoint(ckpt, arch=parse_arch_overrides(arch), task=task)
+    pset = load_puzzles(data, task=task) if data else ck.test_set()
     if limit:
         pset = pset.head(limit)
     dt = getattr(torch, dtype) if dtype else default_dtype(ck.model.device)
     res = evaluate(ck.model, pset, steps=steps, dtype=dt, batch_size=batch_size,
                    keep_logits=save_logits, progress=True)
     m = res.metrics
+    if pset.task == "maze":  # exact match counts; a valid but different route is reported beside it
+        m["valid_path_rate"] = float(maze.valid_paths(res.preds[-1], pset.inputs).mean())
     click.echo(f"{pset.source}: {m['n']} puzzles, D={m['steps']}, {m['dtype']}")
     click.echo(f"exact accuracy {100 * m['exact_accuracy']:.2f}%   cell accuracy {100 * m['cell_accuracy']:.2f}%   "
                f"Q AUROC {m['q_auroc']:.3f}")
+    if "valid_path_rate" in m:
+        click.echo(f"valid S->G paths {100 * m['valid_path_rate']:.2f}%")
     click.echo("exact accuracy per step: " + " ".join(f"{100 * a:.1f}" for a in m["exact_accuracy_per_step"]))
     if save_outputs:
         arrays = {"preds": res.preds.astype(np.int32), "q_halt": res.q_halt.astype(np.float32)}

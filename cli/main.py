@@ -1,9 +1,15 @@
 """The `ptrm` command: a click group; each sub-command lives in its own module under cli/."""
 import sys
+import warnings
 
 import click
 
 from ptrm.errors import PtrmError
+
+
+def _one_line_warning(message, category, filename, lineno, line=None):
+    # Warnings are for the user (e.g. an assumed architecture field), not for a debugger: no source line.
+    return f"warning: {message}\n"
 
 
 class Group(click.Group):
@@ -21,13 +27,15 @@ class Group(click.Group):
 @click.version_option(package_name="ptrm")
 def main():
     """ptrm: probabilistic test-time search over Tiny Recursive Models."""
+    warnings.formatwarning = _one_line_warning
 
 
 def _register():
-    from cli import data, evaluate, search, train
+    from cli import convert, data, evaluate, search, train
 
-    for module in (data, evaluate, search, train):
+    for module in (convert, data, evaluate, search, train):
         main.add_command(module.command)
+    main.add_command(search.solve_command)
 
 
 _register()

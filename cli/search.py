@@ -54,3 +54,29 @@ def command(ckpt, K, sigma, D, seed, noise_on, chunk_size, dtype, data, limit, p
     c = report.compute_per_puzzle(run, usd_per_hour)
     click.echo(f"per puzzle: {c['flops'] / 1e9:.1f} GFLOP, {c['seconds']:.3f} s, ${c['usd']:.6f} at ${usd_per_hour}/h")
     click.echo(f"records: {out}/records.parquet")
+
+
+@click.command("solve")
+@search_options
+@click.argument("puzzle")
+def solve_command(ckpt, K, sigma, D, seed, noise_on, chunk_size, dtype, puzzle):
+    """Solve one Sudoku: PUZZLE is an 81-character string ('.' or 0 for blanks) or a file holding one."""
+    import numpy as np
+
+    from ptrm.data import PuzzleSet
+    from ptrm.search import solve
+    from ptrm.tasks import sudoku
+
+    text = Path(puzzle).read_text().strip() if Path(puzzle).is_file() else puzzle.strip()
+    given = sudoku.parse(text)
+    cfg = SearchConfig(K=K, sigma=sigma, D=D, noise_on=noise_on, seed=seed, chunk_size=chunk_size, dtype=dtype)
+    ck = load_checkpoint(ckpt)
+    tokens = sudoku.encode(given)[None]
+    pset = PuzzleSet(tokens, np.full_like(tokens, -100), np.zeros(1, np.int32), "sudoku",
+                     sudoku.VOCAB_SIZE, sudoku.SEQ_LEN, source="command line")
+    answers, q = solve(ck.model, pset, cfg)
+    answer = sudoku.decode(answers[0])
+    click.echo(sudoku.pretty(answer))
+    valid = sudoku.is_valid_solution(answer, given)
+    click.echo(f"best of K={K} rollouts (sigma {sigma}): q_halt {q[0]:+.2f} "
+               f"(P(correct) {1 / (1 + np.exp(-q[0])):.3f}); {'a valid solution' if valid else 'NOT a valid solution'}")

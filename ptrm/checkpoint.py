@@ -5,6 +5,7 @@ Native layout (format_version 1):
   dataset (metadata), test_set (inputs/labels/puzzle_identifiers tensors, so a checkpoint carries its own
   held-out puzzles), train_config, metrics, state_dict (EMA weights).
 Resume files add optimizer / raw-weights / step entries; they load the same way.
+`load_checkpoint` also reads official TRM `step_N` files and safetensors files (ptrm.official).
 """
 import hashlib
 import os
@@ -107,14 +108,26 @@ def build_model(cfg: TRMConfig, state_dict: dict, path) -> TRM:
     return model.eval()
 
 
-def load_checkpoint(path, device=None) -> Checkpoint:
+def load_checkpoint(path, device=None, arch: dict | None = None, task: str | None = None) -> Checkpoint:
+    """A native checkpoint, an official TRM `step_N` file or a safetensors file (see ptrm.official).
+
+    `arch` overrides TRMConfig fields (shape-free ones such as H_cycles change the computation; the rest
+    must agree with the tensors); `task` names the task where the file cannot tell.
+    """
+    from ptrm import official  # it builds on this module
+
+    if Path(path).is_file() and official.is_safetensors(path):
+        return official.load_safetensors(path, arch, task, device)
     obj = read_file(path)
+    if "format" not in obj and official.is_official_state_dict(obj):
+        return official.load_official(path, obj, arch, task, device)
     if obj.get("format") != FORMAT:
-        raise PtrmError(f"{path}: not a ptrm checkpoint (no 'format: {FORMAT}' entry)")
+        raise PtrmError(f"{path}: neither a ptrm checkpoint (no 'format: {FORMAT}' entry) nor an official "
+                        f"TRM state dict (a dict of tensors only)")
     if obj.get("format_version", 0) > FORMAT_VERSION:
         raise PtrmError(f"{path}: format_version {obj['format_version']} is newer than this ptrm reads ({FORMAT_VERSION})")
     try:
-        cfg = TRMConfig.from_dict(obj["model_config"])
+        cfg = TRMConfig.from_dict({**obj["model_config"], **(arch or {})})
         sd = obj["state_dict"]
     except (KeyError, TypeError) as e:
         raise PtrmError(f"{path}: checkpoint lacks entry {e}") from None
@@ -122,4 +135,5 @@ def load_checkpoint(path, device=None) -> Checkpoint:
     if device is not None:
         model.to(device)
     meta = {k: v for k, v in obj.items() if k not in ("state_dict", "optimizer", "raw_state_dict")}
-    return Checkpoint(model=model, task=obj.get("task", "sudoku"), path=str(path), sha256=file_sha256(path), meta=meta)
+    return Checkpoint(model=model, task=task or obj.get("task", "sudoku"), path=str(path),
+                      sha256=file_sha256(path), meta=meta)

@@ -210,3 +210,18 @@ def versions() -> dict:
     import ptrm
     return {"ptrm": ptrm.__version__, "torch": torch.__version__, "numpy": np.__version__,
             "pandas": pd.__version__, "python": platform.python_version()}
+
+
+def solve(model: TRM, pset: PuzzleSet, cfg: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Best-Q answer per puzzle: K rollouts each, keep the one with the highest final q_halt (ties: lowest k).
+
+    Returns (answers [N, S] token ids, q_halt [N]); works for puzzles whose labels are unknown.
+    """
+    cfg.validate()
+    check_compatible(model, pset)
+    parts = [run_item(model, pset, item, cfg, return_states=True)
+             for item in work_items(len(pset), cfg.K, cfg.chunk_size)]
+    records = pd.concat(parts, ignore_index=True)
+    preds = np.concatenate([r.attrs["preds"] for r in parts])
+    best = records.assign(neg_q=-records.q_halt).sort_values(["puzzle", "neg_q", "k"]).groupby("puzzle").head(1)
+    return preds[best.index.values], best.q_halt.values

@@ -1,0 +1,146 @@
+"""Exactness: ptrm.model reproduces the official TRM forward pass.
+
+The attention variant is checked against outputs of the official code (tests/fixtures/trm_official_att:
+step_0 and the per-step logits it produced on 8 puzzles); the MLP-t variant against a reference written
+here straight from trm-spec.md, on random weights.
+"""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from click.testing import CliRunner
+
+from cli.main import main
+from ptrm.checkpoint import load_checkpoint
+from ptrm.data import PuzzleSet, write_official
+from ptrm.model import TRM, TRMConfig
+
+FIXTURE = Path(__file__).parent / "fixtures" / "trm_official_att"
+
+
+@pytest.fixture(scope="module")
+def official():
+    return load_checkpoint(FIXTURE / "step_0")
+
+
+def fixture_inputs():
+    return (torch.from_numpy(np.load(FIXTURE / "inputs.npy")),
+            torch.from_numpy(np.load(FIXTURE / "puzzle_identifiers.npy")))
+
+
+def test_fp32_reproduces_every_official_step(official):
+    ref = np.load(FIXTURE / "outputs_fp32.npz")
+    out = official.model.rollout(*fixture_inputs(), dtype=torch.float32, keep_logits=True)
+    logits = out["logits"].numpy()
+    assert logits.shape == ref["logits"].shape == (16, 8, 81, 11)
+    per_step = np.abs(logits - ref["logits"]).max(axis=(1, 2, 3))
+    assert per_step.max() <= 1e-4, per_step
+    np.testing.assert_array_equal(out["preds"].numpy(), ref["preds"])
+    np.testing.assert_allclose(out["q_halt"].numpy(), ref["q_halt_logits"], atol=1e-4)
+
+
+def test_bf16_agrees_with_official_predictions(official):
+    ref = np.load(FIXTURE / "outputs_bf16.npz")
+    out = official.model.rollout(*fixture_inputs(), dtype=torch.bfloat16)
+    agreement = (out["preds"].numpy() == ref["preds"]).mean(axis=(1, 2))  # per step
+    assert agreement.min() >= 0.99, agreement
+
+
+def test_eval_cli_saves_the_official_outputs(tmp_path):
+    # The fixture's 8 puzzles as an official-layout dataset, evaluated from the command line.
+    inputs, ids = (t.numpy() for t in fixture_inputs())
+    pset = PuzzleSet(inputs, np.load(FIXTURE / "labels.npy"), ids, "sudoku", 11, 81, "fixture")
+    write_official(pset, tmp_path / "data", "test")
+    out = tmp_path / "outputs.npz"
+    res = CliRunner().invoke(main, ["eval", "--ckpt", str(FIXTURE / "step_0"), "--data", str(tmp_path / "data"),
+                                    "--dtype", "float32", "--save-outputs", str(out), "--save-logits"])
+    assert res.exit_code == 0, res.output
+    saved, ref = np.load(out), np.load(FIXTURE / "outputs_fp32.npz")
+    assert np.abs(saved["logits"] - ref["logits"]).max() <= 1e-4
+    np.testing.assert_array_equal(saved["preds"], ref["preds"])
+    np.testing.assert_allclose(saved["q_halt"], ref["q_halt_logits"], atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- MLP-t, from the spec
+
+def spec_swiglu(x, gate_up, down):
+    """x [..., w] -> down(silu(gate) * up), gate = first half of gate_up(x)."""
+    gate, up = (x @ gate_up.T).chunk(2, dim=-1)
+    return (F.silu(gate) * up) @ down.T
+
+
+def spec_block(h, W, i, eps, norm_tokens=True):
+    """One post-norm MLP-t block on h [B, L, D], written channel by channel."""
+    p = f"L_level.layers.{i}."
+    mixed = torch.empty_like(h)
+    for d in range(h.shape[2]):  # each channel is a length-L vector mixed across the tokens
+        column = h[:, :, d]
+        mixed[:, :, d] = column + spec_swiglu(column, W[p + "mlp_t.gate_up_proj.weight"], W[p + "mlp_t.down_proj.weight"])
+    norm_axis = 1 if norm_tokens else 2  # the spec: this norm runs over the TOKEN axis
+    h = mixed * torch.rsqrt(mixed.square().mean(norm_axis, keepdim=True) + eps)
+    h = h + spec_swiglu(h, W[p + "mlp.gate_up_proj.weight"], W[p + "mlp.down_proj.weight"])
+    return h * torch.rsqrt(h.square().mean(2, keepdim=True) + eps)
+
+
+def spec_rollout(W, cfg, inputs, ids, steps, norm_tokens=True):
+    """Per-step logits [steps, B, S, V] and q_halt [steps, B], following trm-spec.md line by line."""
+    B, D, P = inputs.shape[0], cfg.hidden_size, cfg.puzzle_emb_len
+    e = W["embed_tokens.embedding_weight"][inputs]
+    pe = torch.zeros(B, P * D)
+    pe[:, :cfg.puzzle_emb_ndim] = W["puzzle_emb.weights"][ids]
+    x = math.sqrt(D) * torch.cat([pe.view(B, P, D), e], dim=1)
+
+    def net(h, inj):
+        h = h + inj
+        for i in range(cfg.L_layers):
+            h = spec_block(h, W, i, cfg.rms_norm_eps, norm_tokens)
+        return h
+
+    zH = W["H_init"].expand(B, P + cfg.seq_len, D)
+    zL = W["L_init"].expand(B, P + cfg.seq_len, D)
+    logits, q_halt = [], []
+    for _ in range(steps):
+        for _ in range(cfg.H_cycles):
+            for _ in range(cfg.L_cycles):
+                zL = net(zL, zH + x)
+            zH = net(zH, zL)
+        logits.append((zH @ W["lm_head.weight"].T)[:, P:])
+        q_halt.append((zH[:, 0] @ W["q_head.weight"].T + W["q_head.bias"])[:, 0])
+    return torch.stack(logits), torch.stack(q_halt)
+
+
+@pytest.fixture(scope="module")
+def mlp_t_model():
+    torch.manual_seed(0)
+    cfg = TRMConfig(vocab_size=7, seq_len=20, num_puzzle_identifiers=3, hidden_size=16, L_layers=2,
+                    H_cycles=2, L_cycles=2, mlp_t=True, pos_encodings="none", puzzle_emb_ndim=16, puzzle_emb_len=4)
+    model = TRM(cfg).eval()
+    with torch.no_grad():  # the zero-initialised tables would hide mistakes in how they are read
+        model.puzzle_emb.weights.normal_()
+        model.q_head.weight.normal_(std=0.3)
+    return model
+
+
+def test_mlp_t_matches_a_reference_written_from_the_spec(mlp_t_model):
+    torch.manual_seed(1)
+    inputs, ids = torch.randint(0, 7, (3, 20)), torch.tensor([0, 2, 1])
+    W = {k: v.float() for k, v in mlp_t_model.state_dict().items()}
+    with torch.no_grad():
+        ref_logits, ref_q = spec_rollout(W, mlp_t_model.cfg, inputs, ids, steps=3)
+    out = mlp_t_model.rollout(inputs, ids, steps=3, keep_logits=True)
+    assert (out["logits"] - ref_logits).abs().max() <= 1e-4
+    assert (out["q_halt"] - ref_q).abs().max() <= 1e-4
+
+
+def test_the_reference_would_catch_a_channel_axis_norm(mlp_t_model):
+    # The usual mistake, normalising the token-mixing output over D, moves the logits far beyond the
+    # tolerance above, so the previous test really pins down the token-axis norm.
+    inputs, ids = torch.randint(0, 7, (3, 20), generator=torch.Generator().manual_seed(1)), torch.tensor([0, 2, 1])
+    W = {k: v.float() for k, v in mlp_t_model.state_dict().items()}
+    with torch.no_grad():
+        wrong, _ = spec_rollout(W, mlp_t_model.cfg, inputs, ids, steps=1, norm_tokens=False)
+    out = mlp_t_model.rollout(inputs, ids, steps=1, keep_logits=True)
+    assert (out["logits"] - wrong).abs().max() > 0.1
