@@ -1,8 +1,8 @@
 """Puzzle datasets: one in-memory form (PuzzleSet) and the files it comes from or goes to.
 
 Sources: Sudoku-Extreme and Maze-Hard style CSV files, the official TRM built layout
-(`<root>/{train,test}/*.npy`), and the Sudoku and maze generators. Token ids follow the official builders, so sets from any source are
-interchangeable and official checkpoints read our sets as their own.
+(`<root>/{train,test}/*.npy`), and the Sudoku and maze generators. Token ids follow the official
+builders, so sets from any source are interchangeable and official checkpoints read our sets as their own.
 
 Official layout, as the official Sudoku builder writes it (checked against tests/fixtures):
 inputs and labels use the same tokens (blank 1, digit d -> d + 1); labels hold the full solution,

@@ -7,7 +7,8 @@ from the first source that has it:
   2. `all_config.yaml` beside the file (its `arch:` section; plus our `ptrm:` section when we wrote it),
   3. the tensor shapes: hidden_size (H_init), vocab_size (lm_head rows), num_puzzle_identifiers and
      puzzle_emb_ndim (puzzle_emb), mlp_t vs attention (key names), L_layers (layer indices), learned
-     positions (embed_pos), expansion (SwiGLU widths), seq_len (mlp_t rows - puzzle_emb_len, else the task),
+     positions (embed_pos), expansion (SwiGLU widths); seq_len is the task's (given, or implied by the
+     vocab: 11 Sudoku -> 81, 6 Maze -> 900), and the mlp_t rows (= seq_len + puzzle_emb_len) give the other,
   4. documented defaults, each reported in a warning: puzzle_emb_len 16 and, for attention, rope (the
      official trm.yaml defaults); H_cycles/L_cycles/halt_max_steps from the paper's run for the task
      (Sudoku 3/6/16, Maze 3/4/16). num_heads has no default: attention without a yaml needs --arch num_heads=N.
@@ -26,27 +27,32 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from ptrm.checkpoint import Checkpoint, atomic_save, file_sha256
+from ptrm.checkpoint import Checkpoint, atomic_save, file_sha256, load_checkpoint, save_checkpoint
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_bytes, atomic_write_text
 from ptrm.model import TRM, TRMConfig, swiglu_inter
+from ptrm.tasks import maze, sudoku
 
 EXPORT_PREFIX = "_orig_mod.model.inner."
 # Wrappers around the official inner model, outermost first: torch.compile, the loss head, the ACT wrapper.
 _WRAPPERS = ("_orig_mod.", "model.", "inner.")
 _BF16_BUFFERS = ("H_init", "L_init")  # stored in the official forward dtype
-_TASK_OF = {(11, 81): "sudoku", (6, 900): "maze"}
-_TASK_OF_VOCAB = {11: "sudoku", 6: "maze"}
-_SEQ_LEN_OF = {"sudoku": 81, "maze": 900}
+_SEQ_LEN_OF = {"sudoku": sudoku.SEQ_LEN, "maze": maze.SEQ_LEN}
+_TASK_OF_VOCAB = {sudoku.VOCAB_SIZE: "sudoku", maze.VOCAB_SIZE: "maze"}
+_TASK_OF = {(sudoku.VOCAB_SIZE, sudoku.SEQ_LEN): "sudoku", (maze.VOCAB_SIZE, maze.SEQ_LEN): "maze"}
 _PAPER_CYCLES = {"sudoku": dict(H_cycles=3, L_cycles=6, halt_max_steps=16),
                  "maze": dict(H_cycles=3, L_cycles=4, halt_max_steps=16)}
 _OFFICIAL_DEFAULTS = dict(puzzle_emb_len=16, pos_encodings="rope")
-_ARCH_FIELDS = {f for f in TRMConfig.__dataclass_fields__}
+_ARCH_FIELDS = set(TRMConfig.__dataclass_fields__)
 SAFETENSORS_FORMAT = "ptrm-safetensors"
 
 
 class AssumedArchWarning(UserWarning):
     """An architecture field was neither given nor stored nor inferable, so a documented default was used."""
+
+
+class ExportPrecisionWarning(UserWarning):
+    """An export had to round values to the dtype of the target format."""
 
 
 # ----------------------------------------------------------------------------- overrides
@@ -127,8 +133,7 @@ def infer_config(sd: dict, path, arch: dict | None = None, task: str | None = No
     for key, value in stored.items():
         put(key, value, "all_config.yaml")
 
-    D = _shape(sd, "H_init", path)[0]
-    put("hidden_size", D, "shapes")
+    put("hidden_size", _shape(sd, "H_init", path)[0], "shapes")
     put("vocab_size", _shape(sd, "lm_head.weight", path)[0], "shapes")
     if "puzzle_emb.weights" in sd:
         ids, ndim = sd["puzzle_emb.weights"].shape
@@ -261,7 +266,11 @@ def load_official(path, sd: dict, arch=None, task=None, device=None, meta=None) 
 def official_state_dict(model: TRM) -> dict:
     """Our weights under the official names and dtypes, in the official file order (H_init, L_init first)."""
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    ordered = {k: sd.pop(k).to(torch.bfloat16) for k in _BF16_BUFFERS}
+    init = {k: sd.pop(k) for k in _BF16_BUFFERS}
+    ordered = {k: v.to(torch.bfloat16) for k, v in init.items()}
+    if any(not torch.equal(ordered[k].float(), init[k].float()) for k in _BF16_BUFFERS):
+        warnings.warn("H_init/L_init rounded to bf16, the dtype official checkpoints store them in; outputs can "
+                      "differ slightly from the fp32 original", ExportPrecisionWarning, stacklevel=2)
     ordered.update(sd)
     return {EXPORT_PREFIX + k: v.clone() for k, v in ordered.items()}
 
@@ -308,8 +317,6 @@ def save_official(ck: Checkpoint, path, overwrite: bool = False) -> list[Path]:
 
 def save_native(ck: Checkpoint, path, overwrite: bool = False) -> list[Path]:
     """Our checkpoint format; keeps the source's metadata (test set, metrics) and records the conversion."""
-    from ptrm.checkpoint import save_checkpoint
-
     _refuse_existing(Path(path), overwrite)
     keep = {k: v for k, v in ck.meta.items() if k not in ("format", "format_version", "model_config",
                                                             "task", "vocab_size", "seq_len")}
@@ -349,7 +356,7 @@ def load_safetensors(path, arch=None, task=None, device=None) -> Checkpoint:
     if meta.get("format") != SAFETENSORS_FORMAT:
         return load_official(path, sd, arch, task, device, meta={"format": "safetensors"})
     cfg = TRMConfig.from_dict({**json.loads(meta["model_config"]), **(arch or {})})
-    model = build_checked(cfg, strip_prefix(sd, path), path, {})
+    model = build_checked(cfg, sd, path, {})
     if device is not None:
         model.to(device)
     return Checkpoint(model=model, task=task or meta["task"], path=str(path), sha256=file_sha256(path),
@@ -371,10 +378,9 @@ def target_format(dst) -> str | None:
     return None
 
 
-def convert(src, dst, to: str | None = None, arch=None, task=None, overwrite: bool = False) -> tuple[Checkpoint, list[Path]]:
+def convert(src, dst, to: str | None = None, arch=None, task=None,
+            overwrite: bool = False) -> tuple[Checkpoint, list[Path]]:
     """Load any checkpoint (native, official, safetensors) and write it as `to` (default: implied by dst)."""
-    from ptrm.checkpoint import load_checkpoint
-
     to = to or target_format(dst)
     if to not in WRITERS:
         raise PtrmError(f"{dst}: cannot tell the output format from the name; pass --to native|official|safetensors")

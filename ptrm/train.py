@@ -169,8 +169,8 @@ class Trainer:
         self.stream = PuzzleStream(self.train_set, cfg.augment, self.rng)
 
     # -- state that survives an interruption --------------------------------------------------------
-    def _save_resume(self):
-        atomic_save({"step": self.step, "elapsed": self.elapsed, "curve": self.curve,
+    def _save_resume(self, extra_seconds=0.0):
+        atomic_save({"step": self.step, "elapsed": self.elapsed + extra_seconds, "curve": self.curve,
                      "train_config": dataclasses.asdict(self.cfg),
                      "model": self.model.state_dict(), "ema": self.ema.state_dict(),
                      "optimizer": self.opt.state_dict(), "rng": self.rng.bit_generator.state,
@@ -202,15 +202,27 @@ class Trainer:
         return over_time or (self.cfg.max_steps and self.step >= self.cfg.max_steps)
 
     def run(self, progress=True) -> dict:
+        self.out.mkdir(parents=True, exist_ok=True)
+        t0 = time.time()
+        bar = tqdm(total=self.cfg.max_steps or None, initial=self.step, disable=not progress, unit="step")
+        try:
+            self._loop(bar, t0)
+        except KeyboardInterrupt:  # Ctrl-C: keep what was learned, then stop
+            self.elapsed += time.time() - t0
+            self._save_resume()
+            raise PtrmError(f"interrupted at step {self.step}; continue with --resume") from None
+        bar.close()
+        self.elapsed += time.time() - t0
+        self._save_resume()
+        return self._finish()
+
+    def _loop(self, bar, t0):
         cfg, model = self.cfg, self.model
         B, N_sup = cfg.batch_size, model.cfg.halt_max_steps  # N_sup: supervision steps
-        self.out.mkdir(parents=True, exist_ok=True)
         inputs, labels, pids = self._fresh_rows(B)
-        carry = model.initial_carry(B, self.dtype)
-        carry = tuple(c.to(self.device) for c in carry)
+        carry = tuple(c.to(self.device) for c in model.initial_carry(B, self.dtype))
         steps = torch.zeros(B, dtype=torch.long, device=self.device)
-        t0, last_save = time.time(), time.time()
-        bar = tqdm(total=cfg.max_steps or None, initial=self.step, disable=not progress, unit="step")
+        last_save = t0
         while not self._done(t0):
             for g in self.opt.param_groups:
                 g["lr"] = lr_at(cfg, self.step)
@@ -250,13 +262,8 @@ class Trainer:
                 self._log_eval(t0, lm_loss.item(), q_loss.item(), correct.float().mean().item())
                 bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in self.curve[-1].items()))
             if time.time() - last_save >= cfg.checkpoint_minutes * 60:
-                self.elapsed += time.time() - t0
-                t0 = last_save = time.time()
-                self._save_resume()
-        bar.close()
-        self.elapsed += time.time() - t0
-        self._save_resume()
-        return self._finish()
+                self._save_resume(extra_seconds=time.time() - t0)
+                last_save = time.time()
 
     def _log_eval(self, t0, lm_loss, q_loss, train_acc):
         m = evaluate(self.ema, self.test_set.head(self.cfg.eval_limit), dtype=self.dtype).metrics

@@ -21,6 +21,15 @@ from ptrm.model import TRM, TRMConfig
 FIXTURE = Path(__file__).parent / "fixtures" / "trm_official_att"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Matmuls this small run fastest on one thread, and the CPU is shared with other work.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def official():
     return load_checkpoint(FIXTURE / "step_0")
@@ -78,7 +87,8 @@ def spec_block(h, W, i, eps, norm_tokens=True):
     mixed = torch.empty_like(h)
     for d in range(h.shape[2]):  # each channel is a length-L vector mixed across the tokens
         column = h[:, :, d]
-        mixed[:, :, d] = column + spec_swiglu(column, W[p + "mlp_t.gate_up_proj.weight"], W[p + "mlp_t.down_proj.weight"])
+        mixed[:, :, d] = column + spec_swiglu(column, W[p + "mlp_t.gate_up_proj.weight"],
+                                              W[p + "mlp_t.down_proj.weight"])
     norm_axis = 1 if norm_tokens else 2  # the spec: this norm runs over the TOKEN axis
     h = mixed * torch.rsqrt(mixed.square().mean(norm_axis, keepdim=True) + eps)
     h = h + spec_swiglu(h, W[p + "mlp.gate_up_proj.weight"], W[p + "mlp.down_proj.weight"])
@@ -144,3 +154,12 @@ def test_the_reference_would_catch_a_channel_axis_norm(mlp_t_model):
         wrong, _ = spec_rollout(W, mlp_t_model.cfg, inputs, ids, steps=1, norm_tokens=False)
     out = mlp_t_model.rollout(inputs, ids, steps=1, keep_logits=True)
     assert (out["logits"] - wrong).abs().max() > 0.1
+
+
+@pytest.mark.parametrize("mlp_t, official_count", [(True, 5_028_866), (False, 6_828_034)])
+def test_paper_sudoku_models_have_the_official_parameter_counts(mlp_t, official_count):
+    cfg = TRMConfig(hidden_size=512, num_heads=8, puzzle_emb_ndim=512, mlp_t=mlp_t,
+                    pos_encodings="none" if mlp_t else "rope")
+    model = TRM(cfg)
+    # The official count leaves out the puzzle-embedding table (a buffer there, trained by sign-SGD).
+    assert model.num_params() - model.puzzle_emb.weights.numel() == official_count

@@ -95,3 +95,9 @@ def test_cli_solve_prints_a_grid_and_its_verdict(tiny_ckpt):
 def test_cli_solve_rejects_a_malformed_puzzle(tiny_ckpt):
     res = CliRunner().invoke(main, ["solve", "--ckpt", str(tiny_ckpt), "12345"])
     assert res.exit_code == 2 and "81" in res.output
+
+
+def test_bf16_records_do_not_depend_on_chunk_size_either(tiny_ckpt, puzzles):
+    small = search(tiny_ckpt, puzzles, K=4, sigma=0.3, chunk_size=3, dtype="bfloat16").records
+    large = search(tiny_ckpt, puzzles, K=4, sigma=0.3, chunk_size=48, dtype="bfloat16").records
+    pd.testing.assert_frame_equal(small, large)
