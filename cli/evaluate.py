@@ -5,39 +5,31 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ptrm.checkpoint import load_checkpoint
-from ptrm.data import load_puzzles
+from cli.common import checkpoint_options, data_options, open_checkpoint, open_puzzles
 from ptrm.evaluate import evaluate
 from ptrm.io import atomic_write_npz
-from ptrm.official import parse_arch_overrides
 from ptrm.tasks import maze
 
 DTYPES = ("float32", "bfloat16")
 
 
 @click.command("eval")
-@click.option("--ckpt", required=True, type=click.Path(dir_okay=False), help="Checkpoint file.")
-@click.option("--data", type=click.Path(), help="CSV or official dataset folder (default: the checkpoint's test set).")
-@click.option("--limit", type=click.IntRange(min=1), help="Evaluate the first N puzzles.")
+@checkpoint_options
+@data_options
 @click.option("--steps", type=click.IntRange(min=1), help="Supervision steps D (default: the checkpoint's N_sup).")
 @click.option("--dtype", type=click.Choice(DTYPES), help="Activation dtype (default: fp32 on CPU, bf16 on CUDA).")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
 @click.option("--save-outputs", type=click.Path(dir_okay=False, path_type=Path),
               help="Write preds (D,N,S), q_halt (D,N) [and logits] to this .npz.")
 @click.option("--save-logits", is_flag=True, help="Include logits (D,N,S,V) in --save-outputs.")
-@click.option("--arch", multiple=True, metavar="KEY=VALUE",
-              help="Architecture field for official checkpoints the file cannot tell, repeatable: --arch num_heads=8.")
-@click.option("--task", help="Task (sudoku, maze) when neither the checkpoint nor the data tell.")
 def command(ckpt, data, limit, steps, dtype, batch_size, save_outputs, save_logits, arch, task):
     """Deterministic accuracy, per-step accuracy and the Q head's AUROC."""
     import torch
 
     from ptrm.model import default_dtype
 
-    ck = load_checkpoint(ckpt, arch=parse_arch_overrides(arch), task=task)
-    pset = load_puzzles(data, task=task) if data else ck.test_set()
-    if limit:
-        pset = pset.head(limit)
+    ck = open_checkpoint(ckpt, arch, task)
+    pset = open_puzzles(ck, data, limit, task)
     dt = getattr(torch, dtype) if dtype else default_dtype(ck.model.device)
     res = evaluate(ck.model, pset, steps=steps, dtype=dt, batch_size=batch_size,
                    keep_logits=save_logits, progress=True)

@@ -31,9 +31,9 @@ def main():
 
 
 def _register():
-    from cli import convert, data, evaluate, search, train
+    from cli import convert, data, evaluate, plot, search, sweep, train
 
-    for module in (convert, data, evaluate, search, train):
+    for module in (convert, data, evaluate, plot, search, sweep, train):
         main.add_command(module.command)
     main.add_command(search.solve_command)
 

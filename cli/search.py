@@ -4,17 +4,16 @@ from pathlib import Path
 
 import click
 
+from cli.common import checkpoint_options, data_options, open_checkpoint, open_puzzles
 from ptrm import report
-from ptrm.checkpoint import load_checkpoint
-from ptrm.data import load_puzzles
+from ptrm.backends import make_backend
 from ptrm.search import NOISE_TARGETS, SearchConfig, run_search
 from ptrm.store import save_run
 
 
 def search_options(f):
-    """Options shared by `search` and `solve`."""
+    """Search settings shared by `search` and `solve`."""
     for opt in reversed([
-        click.option("--ckpt", required=True, type=click.Path(dir_okay=False), help="Checkpoint file."),
         click.option("--samples", "-K", "K", default=64, show_default=True, type=int, help="Rollouts K per puzzle."),
         click.option("--sigma", default=0.1, show_default=True, type=float, help="Noise std (absolute)."),
         click.option("--steps", "D", type=int, help="Supervision steps D (default: the checkpoint's N_sup)."),
@@ -29,23 +28,37 @@ def search_options(f):
     return f
 
 
+def ray_options(f):
+    """Options shared by `search` and `sweep`: where the rollouts run."""
+    for opt in reversed([
+        click.option("--workers", default=1, show_default=True, type=int,
+                     help="Ray actors; 1 runs in this process, without Ray."),
+        click.option("--gpus-per-worker", default=1.0, show_default=True, type=float,
+                     help="GPUs per Ray actor (fractions share a GPU); ignored on a cluster without GPUs."),
+        click.option("--ray-address", help="Join a running Ray cluster: 'auto' or HOST:PORT (default: start one)."),
+    ]):
+        f = opt(f)
+    return f
+
+
 @click.command("search")
+@checkpoint_options
+@data_options
 @search_options
-@click.option("--data", type=click.Path(exists=False), help="CSV or official dataset folder (default: the checkpoint's test set).")
-@click.option("--limit", type=click.IntRange(min=1), help="Use the first N puzzles.")
+@ray_options
 @click.option("--per-step", is_flag=True, help="Also record q_halt and correctness after every step.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder (default: runs/search-<time>).")
 @click.option("--usd-per-hour", default=2.50, show_default=True, type=float, help="Price of this machine per hour (cost model).")
-def command(ckpt, K, sigma, D, seed, noise_on, chunk_size, dtype, data, limit, per_step, out, usd_per_hour):
+def command(ckpt, arch, task, data, limit, K, sigma, D, seed, noise_on, chunk_size, dtype, workers, gpus_per_worker,
+            ray_address, per_step, out, usd_per_hour):
     """Noisy K-rollout search; prints deterministic, best-Q@K, mode@K, Q-weighted@K and pass@K."""
     cfg = SearchConfig(K=K, sigma=sigma, D=D, noise_on=noise_on, seed=seed, chunk_size=chunk_size,
                        per_step=per_step, dtype=dtype).validate()
-    ck = load_checkpoint(ckpt)
-    pset = load_puzzles(data) if data else ck.test_set()
-    if limit:
-        pset = pset.head(limit)
+    ck = open_checkpoint(ckpt, arch, task)
+    pset = open_puzzles(ck, data, limit, task)
     out = out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")
-    run = run_search(ck, pset, cfg)
+    with make_backend(ck, workers, gpus_per_worker, ray_address) as backend:
+        run = run_search(ck, pset, cfg, backend=backend)
     save_run(run, out)
     m = run.manifest
     click.echo(f"\n{len(pset)} puzzles from {pset.source}; K={K}, D={m['search']['D']}, sigma={sigma}, "
@@ -57,9 +70,10 @@ def command(ckpt, K, sigma, D, seed, noise_on, chunk_size, dtype, data, limit, p
 
 
 @click.command("solve")
+@checkpoint_options
 @search_options
 @click.argument("puzzle")
-def solve_command(ckpt, K, sigma, D, seed, noise_on, chunk_size, dtype, puzzle):
+def solve_command(ckpt, arch, task, K, sigma, D, seed, noise_on, chunk_size, dtype, puzzle):
     """Solve one Sudoku: PUZZLE is an 81-character string ('.' or 0 for blanks) or a file holding one."""
     import numpy as np
 
@@ -70,7 +84,7 @@ def solve_command(ckpt, K, sigma, D, seed, noise_on, chunk_size, dtype, puzzle):
     text = Path(puzzle).read_text().strip() if Path(puzzle).is_file() else puzzle.strip()
     given = sudoku.parse(text)
     cfg = SearchConfig(K=K, sigma=sigma, D=D, noise_on=noise_on, seed=seed, chunk_size=chunk_size, dtype=dtype)
-    ck = load_checkpoint(ckpt)
+    ck = open_checkpoint(ckpt, arch, task)
     tokens = sudoku.encode(given)[None]
     pset = PuzzleSet(tokens, np.full_like(tokens, -100), np.zeros(1, np.int32), "sudoku",
                      sudoku.VOCAB_SIZE, sudoku.SEQ_LEN, source="command line")

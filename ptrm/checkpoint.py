@@ -30,6 +30,7 @@ class Checkpoint:
     path: str
     sha256: str
     meta: dict = field(default_factory=dict)  # everything in the file except the weights
+    load_kwargs: dict = field(default_factory=dict)  # arch/task given to load_checkpoint: how to load it again
 
     @property
     def cfg(self) -> TRMConfig:
@@ -114,6 +115,12 @@ def load_checkpoint(path, device=None, arch: dict | None = None, task: str | Non
     `arch` overrides TRMConfig fields (shape-free ones such as H_cycles change the computation; the rest
     must agree with the tensors); `task` names the task where the file cannot tell.
     """
+    ck = _load(path, device, arch, task)
+    ck.load_kwargs = {"arch": arch, "task": task}
+    return ck
+
+
+def _load(path, device, arch, task) -> Checkpoint:
     from ptrm import official  # it builds on this module
 
     if Path(path).is_file() and official.is_safetensors(path):

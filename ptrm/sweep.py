@@ -1,0 +1,148 @@
+"""Sweeps: PTRM search over a grid of noise sigma x depth D, one run folder per cell, resumable.
+
+    DIR/sweep.json               checkpoint sha256 and the settings every cell shares (written first)
+    DIR/sigma=0.1_D=16/          one ptrm.store run: records.parquet, then manifest.json (= cell done)
+    DIR/summary.csv, summary.md  one row per finished cell, accuracy at k = K for every selection rule
+
+K is not a grid axis: one run at K gives the whole width curve through the exact @k estimators.
+A cell is done when its manifest exists (save_run writes it last), so after Ctrl-C or kill -9 a re-run
+skips finished cells and recomputes at most the one that was cut short; its records are replaced
+whole, never appended to. Records do not depend on the backend or chunk size, so a sweep may be
+finished with other --workers than it started with.
+"""
+import hashlib
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ptrm import metrics
+from ptrm.backends import make_backend
+from ptrm.errors import PtrmError
+from ptrm.io import atomic_write_text
+from ptrm.report import RULE_NAMES, markdown
+from ptrm.search import SearchConfig, run_search
+from ptrm.store import load_run, save_run
+
+SWEEP_FILE = "sweep.json"
+RULES = ("best_q", "mode", "q_weighted", "pass")  # summary column order
+
+
+def cell_name(sigma: float, D: int) -> str:
+    return f"sigma={float(sigma)!r}_D={D}"  # repr: the shortest exact form, so two sigmas never share a folder
+
+
+def data_sha256(pset) -> str:
+    """The puzzles' identity: the same arrays give the same hash wherever the file was read from."""
+    h = hashlib.sha256()
+    for a in (pset.inputs, pset.labels, pset.puzzle_identifiers):
+        h.update(np.ascontiguousarray(a, dtype=np.int32).tobytes())
+    return h.hexdigest()
+
+
+def shared_settings(ckpt, pset, cfg: SearchConfig) -> dict:
+    """What every cell must agree on for the cells to be comparable: the compared part of sweep.json.
+
+    chunk_size is left out: it changes speed, never records.
+    """
+    return {"checkpoint_sha256": ckpt.sha256, "task": pset.task, "n_puzzles": len(pset),
+            "data_sha256": data_sha256(pset), "K": cfg.K, "seed": cfg.seed, "noise_on": cfg.noise_on,
+            "per_step": cfg.per_step, "dtype": cfg.dtype}
+
+
+def claim(out: Path, settings: dict, ckpt_path: str, grid: dict) -> None:
+    """Start DIR as a sweep, or check that the sweep already in it has the same settings.
+
+    Anything else in DIR (another sweep's settings, a folder that is not a sweep) is an error before a
+    byte is written. The grid may grow between runs: sweep.json keeps the union of the grids asked for.
+    """
+    path = out / SWEEP_FILE
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+            theirs = old["settings"]
+        except (ValueError, KeyError, TypeError):
+            raise PtrmError(f"{path}: unreadable sweep file; use another --out") from None
+        theirs_sha, ours_sha = str(theirs.get("checkpoint_sha256")), settings["checkpoint_sha256"]
+        if theirs_sha != ours_sha:
+            raise PtrmError(f"{out}: a sweep made by another checkpoint (sha256 {theirs_sha[:12]}, this one "
+                            f"{ours_sha[:12]}); use another --out")
+        diff = [k for k in settings if theirs.get(k) != settings[k]]
+        if diff:
+            k = diff[0]
+            raise PtrmError(f"{out}: a sweep with other settings ({k} {theirs.get(k)!r} there, {settings[k]!r} "
+                            f"now); use the same settings to resume, or another --out")
+        grid = {axis: sorted(set(old.get("grid", {}).get(axis, [])) | set(grid[axis])) for axis in grid}
+    elif out.exists() and any(out.iterdir()):
+        raise PtrmError(f"{out}: not empty and holds no {SWEEP_FILE}; use another --out")
+    atomic_write_text(path, json.dumps({"settings": settings, "checkpoint_path": ckpt_path, "grid": grid,
+                                        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=1))
+
+
+def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, workers: int = 1, gpus_per_worker: float = 1.0,
+              ray_address: str | None = None, progress: bool = True, log=lambda message: None) -> pd.DataFrame:
+    """Run every unfinished cell of sigmas x steps (steps None: the checkpoint's N_sup), then summarize.
+
+    `cfg` holds the shared settings (K, seed, noise_on, ...); its sigma and D are replaced per cell.
+    The grid and the folder are checked before any backend starts, and the backend (see
+    ptrm.backends.make_backend) starts only if a cell is left to run. Returns the summary table, also
+    written to DIR/summary.csv and DIR/summary.md.
+    """
+    out = Path(out)
+    sigmas = sorted({float(s) for s in sigmas})
+    steps = sorted({int(d) for d in ([ckpt.cfg.halt_max_steps] if steps is None else steps)})
+    if not sigmas or not steps:
+        raise PtrmError(f"empty grid: --sigmas has {len(sigmas)} values, --steps {len(steps)}; give at least one each")
+    cells = [replace(cfg, sigma=s, D=d).validate() for s in sigmas for d in steps]
+    claim(out, shared_settings(ckpt, pset, cfg), ckpt.path, {"sigmas": sigmas, "steps": steps})
+    todo = [c for c in cells if not (out / cell_name(c.sigma, c.D) / "manifest.json").is_file()]
+    log(f"{out}: {len(cells)} cells, {len(cells) - len(todo)} finished earlier, {len(todo)} to run")
+    if todo:
+        with make_backend(ckpt, workers, gpus_per_worker, ray_address) as backend:
+            for i, cell_cfg in enumerate(todo, 1):
+                run = run_search(ckpt, pset, cell_cfg, backend=backend, progress=progress)
+                save_run(run, out / cell_name(cell_cfg.sigma, cell_cfg.D))
+                log(f"[{i}/{len(todo)}] {cell_name(cell_cfg.sigma, cell_cfg.D)}: {run.manifest['wall_seconds']:.1f} s")
+    return write_summary(out)
+
+
+def summary(out) -> pd.DataFrame:
+    """One row per finished cell of the sweep in `out`, sorted by (sigma, D); accuracies in %.
+
+    Columns: sigma, D, K, deterministic, best-Q@K, mode@K, Q-weighted@K, pass@K, seconds/puzzle,
+    GFLOP/puzzle, then each rule's 95% bootstrap interval (`<rule> ci_low`, `<rule> ci_high`).
+    """
+    rows = []
+    for manifest in Path(out).glob("sigma=*_D=*/manifest.json"):
+        run = load_run(manifest.parent)
+        m, n = run.manifest, run.manifest["data"]["n_puzzles"]
+        K = m["search"]["K"]
+        row = {"sigma": m["search"]["sigma"], "D": m["search"]["D"], "K": K,
+               "deterministic": 100 * m["deterministic"]["exact_accuracy"] if "deterministic" in m else np.nan}
+        curves = metrics.curves(run.records, [K], rules=RULES).set_index("rule")
+        intervals = {}
+        for rule in RULES:
+            name = RULE_NAMES[rule].replace(" (oracle)", "")
+            row[name] = 100 * curves.at[rule, "accuracy"]
+            intervals[f"{name} ci_low"] = 100 * curves.at[rule, "ci_low"]
+            intervals[f"{name} ci_high"] = 100 * curves.at[rule, "ci_high"]
+        row["seconds/puzzle"] = m["wall_seconds"] / n
+        row["GFLOP/puzzle"] = m["flops_total"] / n / 1e9
+        rows.append({**row, **intervals})
+    if not rows:
+        raise PtrmError(f"{out}: no finished cells")
+    return pd.DataFrame(rows).sort_values(["sigma", "D"]).reset_index(drop=True)
+
+
+def write_summary(out) -> pd.DataFrame:
+    """summary.csv (every column) and summary.md (without the intervals), each written atomically."""
+    table = summary(out)
+    atomic_write_text(Path(out) / "summary.csv", table.to_csv(index=False))
+    shown = table[[c for c in table.columns if not c.endswith(("ci_low", "ci_high"))]].astype(object)
+    for col in ("sigma", "seconds/puzzle", "GFLOP/puzzle"):  # small numbers: significant digits, not 2 decimals
+        shown[col] = [f"{v:.3g}" for v in table[col]]
+    atomic_write_text(Path(out) / "summary.md", markdown(shown) + "\n")
+    return table

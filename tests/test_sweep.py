@@ -1,0 +1,141 @@
+"""Sweeps: one run folder per (sigma, D) cell, a summary across cells, resume after kill -9, bad folders."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cli.main import main
+from ptrm.checkpoint import load_checkpoint, pack_test_set, save_checkpoint
+from ptrm.model import TRM
+from ptrm.search import SearchConfig, run_search
+from ptrm.store import load_run
+from ptrm.sweep import run_sweep
+
+from conftest import tiny_config
+
+# A 2 x 2 grid over 6 puzzles, 4 rollouts each: a few seconds for the whole sweep.
+GRID = ["--sigmas", "0,0.3", "--steps", "1,2", "--samples", "4", "--limit", "6"]
+CELLS = ["sigma=0.0_D=1", "sigma=0.0_D=2", "sigma=0.3_D=1", "sigma=0.3_D=2"]
+
+
+def sweep(ckpt, out, *args):
+    return CliRunner().invoke(main, ["sweep", "--ckpt", str(ckpt), "--out", str(out), *GRID, *args])
+
+
+def folder_state(out):
+    """Every file under `out` with its bytes: equal states mean nothing was touched."""
+    return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_ckpt, tmp_path_factory):
+    """A sweep run once, uninterrupted: the reference the other tests compare against."""
+    out = tmp_path_factory.mktemp("sweep") / "grid"
+    res = sweep(tiny_ckpt, out)
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_every_cell_is_a_run_with_the_records_of_a_plain_search(finished, tiny_ckpt, puzzles):
+    assert sorted(p.name for p in finished.iterdir() if p.is_dir()) == CELLS
+    cell = load_run(finished / "sigma=0.3_D=2")
+    ck = load_checkpoint(tiny_ckpt)
+    alone = run_search(ck, puzzles.head(6), SearchConfig(K=4, sigma=0.3, D=2), progress=False, deterministic=False)
+    pd.testing.assert_frame_equal(cell.records, alone.records)
+    assert cell.manifest["deterministic"]["exact_accuracy"] >= 0
+
+
+def test_summary_has_one_row_per_cell_in_csv_and_markdown(finished):
+    table = pd.read_csv(finished / "summary.csv")
+    assert list(table[["sigma", "D"]].itertuples(index=False, name=None)) == [(0.0, 1), (0.0, 2), (0.3, 1), (0.3, 2)]
+    for col in ("deterministic", "best-Q@K", "mode@K", "Q-weighted@K", "pass@K", "seconds/puzzle", "GFLOP/puzzle"):
+        assert table[col].notna().all(), col
+    assert (table["pass@K"] >= table["best-Q@K"]).all()  # the oracle bounds every selection rule
+    assert (table["GFLOP/puzzle"][table.D == 2].values == 2 * table["GFLOP/puzzle"][table.D == 1].values).all()
+    md = (finished / "summary.md").read_text()
+    assert md.count("\n| 0.3 |") == 2 and "best-Q@K" in md
+
+
+def test_rerunning_a_finished_sweep_recomputes_nothing(finished, tiny_ckpt):
+    manifests = {c: (finished / c / "manifest.json").read_bytes() for c in CELLS}
+    res = sweep(tiny_ckpt, finished, "--resume")
+    assert res.exit_code == 0, res.output
+    assert "4 finished earlier, 0 to run" in res.output
+    assert manifests == {c: (finished / c / "manifest.json").read_bytes() for c in CELLS}
+
+
+def test_a_grown_grid_runs_only_the_new_cells(finished, tiny_ckpt, puzzles, tmp_path):
+    out = tmp_path / "grown"
+    ck = load_checkpoint(tiny_ckpt)
+    cfg = SearchConfig(K=4)
+    run_sweep(ck, puzzles.head(6), [0.3], [1], cfg, out, progress=False)
+    first = (out / "sigma=0.3_D=1" / "manifest.json").read_bytes()
+    table = run_sweep(ck, puzzles.head(6), [0.3, 0.5], [1], cfg, out, progress=False)
+    assert (out / "sigma=0.3_D=1" / "manifest.json").read_bytes() == first
+    assert list(table.sigma) == [0.3, 0.5]
+    assert json.loads((out / "sweep.json").read_text())["grid"]["sigmas"] == [0.3, 0.5]
+
+
+def test_kill_9_then_rerun_finishes_the_grid_with_the_same_records(finished, tiny_ckpt, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-c", "from cli.main import main; main()", "sweep", "--ckpt", str(tiny_ckpt),
+           "--out", str(out), *GRID]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/manifest.json")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL  # killed, not finished on its own
+    done = sorted(p.parent.name for p in out.glob("*/manifest.json"))
+    assert 1 <= len(done) < len(CELLS) and not (out / "summary.csv").exists()
+
+    res = sweep(tiny_ckpt, out)
+    assert res.exit_code == 0, res.output
+    assert f"{len(done)} finished earlier" in res.output
+    for cell in CELLS:
+        resumed, reference = load_run(out / cell).records, load_run(finished / cell).records
+        assert not resumed.duplicated(["puzzle", "k"]).any()
+        pd.testing.assert_frame_equal(resumed, reference)
+    assert len(pd.read_csv(out / "summary.csv")) == len(CELLS)
+
+
+@pytest.fixture
+def other_ckpt(tmp_path, puzzles):
+    """Same architecture and puzzles as tiny_ckpt, other weights."""
+    torch.manual_seed(1)
+    path = tmp_path / "other.pt"
+    save_checkpoint(path, TRM(tiny_config()), task="sudoku", test_set=pack_test_set(puzzles), metrics={})
+    return path
+
+
+@pytest.mark.parametrize("case, message", [
+    ("other checkpoint", "a sweep made by another checkpoint"),
+    ("other K", "a sweep with other settings (K 4 there, 8 now)"),
+    ("other puzzles", "a sweep with other settings (n_puzzles 6 there, 5 now)"),
+    ("empty grid", "empty grid"),
+])
+def test_a_mismatched_sweep_is_a_one_line_error_and_nothing_is_overwritten(finished, tiny_ckpt, other_ckpt,
+                                                                             case, message):
+    ckpt, extra = {"other checkpoint": (other_ckpt, []), "other K": (tiny_ckpt, ["--samples", "8"]),
+                   "other puzzles": (tiny_ckpt, ["--limit", "5"]),
+                   "empty grid": (tiny_ckpt, ["--sigmas", ""])}[case]
+    before = folder_state(finished)
+    res = sweep(ckpt, finished, *extra)
+    assert res.exit_code == 2
+    assert message in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert folder_state(finished) == before
+
+
+def test_a_folder_that_is_not_a_sweep_is_refused(tiny_ckpt, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    res = sweep(tiny_ckpt, tmp_path)
+    assert res.exit_code == 2 and "holds no sweep.json" in res.output
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    res = sweep(tiny_ckpt, tmp_path / "new", "--resume")
+    assert res.exit_code == 2 and "holds no sweep to resume" in res.output
