@@ -33,13 +33,14 @@ def rollout_steps_per_second(ck, pset, K, n_puzzles, cfg):
     t = time.perf_counter()
     run_item(ck.model, pset, item, cfg)
     seconds = time.perf_counter() - t
-    return item.size * (cfg.D or ck.cfg.halt_max_steps) / seconds
+    return item.size * cfg.D / seconds
 
 
 def _peak_rss_child(path, n, K, chunk, dtype, queue):
     ck = load_checkpoint(path)
     pset = ck.test_set().head(n)
-    run_search(ck, pset, SearchConfig(K=K, sigma=0.1, chunk_size=chunk, dtype=dtype), progress=False,
+    # One step is enough: memory depends on the rows in flight, not on the depth.
+    run_search(ck, pset, SearchConfig(K=K, sigma=0.1, D=1, chunk_size=chunk, dtype=dtype), progress=False,
                deterministic=False)
     queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
@@ -60,13 +61,14 @@ def main():
     ap.add_argument("--ckpt", default="results/checkpoints/sudoku.pt")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--rows", type=int, default=256, help="rollouts per timed batch")
-    ap.add_argument("--memory-puzzles", default="4,16,64", help="puzzle counts for the memory check (K=64)")
+    ap.add_argument("--steps", type=int, default=4, help="supervision steps per timed rollout (rate is per step)")
+    ap.add_argument("--memory-puzzles", default="8,32,128", help="puzzle counts for the memory check (K=64)")
     args = ap.parse_args()
 
     ck = load_checkpoint(args.ckpt)
     pset = ck.test_set()
     dtype = getattr(torch, args.dtype)
-    cfg = SearchConfig(K=64, sigma=0.1, dtype=args.dtype, chunk_size=args.rows)
+    cfg = SearchConfig(K=64, sigma=0.1, D=args.steps, dtype=args.dtype, chunk_size=args.rows)
     peak = matmul_flops(dtype)
     flops_step = metrics.flops_per_step(ck.cfg)
     print(f"checkpoint {args.ckpt}: {ck.model.num_params():,} params, {flops_step / 1e9:.2f} GFLOP per rollout-step; "

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 
+from cli.common import checkpoint_options, data_options, open_checkpoint, open_puzzles
 from ptrm import plots
 from ptrm.search import NOISE_TARGETS, SearchConfig
 
@@ -42,27 +43,22 @@ def folder_command(folder, fmt, out):
 
 
 @command.command("basin")
-@click.option("--ckpt", required=True, type=click.Path(dir_okay=False), help="Checkpoint file.")
-@click.option("--data", help="CSV or official dataset folder (default: the checkpoint's test set).")
-@click.option("--limit", type=click.IntRange(min=1), help="Use the first N puzzles.")
+@checkpoint_options
+@data_options
 @click.option("--puzzle", type=int, help="Puzzle index (default: the first failed one that some rollout escapes).")
 @click.option("--samples", "-K", "K", default=100, show_default=True, type=int, help="Rollouts K.")
 @click.option("--sigma", default=0.3, show_default=True, type=float, help="Noise std (absolute).")
 @click.option("--steps", "D", type=int, help="Supervision steps D (default: the checkpoint's N_sup).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--noise-on", default="z", show_default=True, type=click.Choice(NOISE_TARGETS))
+@click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "bfloat16"]))
 @format_option
 @click.option("--out", default="plots", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-def basin_command(ckpt, data, limit, puzzle, K, sigma, D, seed, noise_on, fmt, out):
+def basin_command(ckpt, arch, task, data, limit, puzzle, K, sigma, D, seed, noise_on, dtype, fmt, out):
     """PCA of the final states of K rollouts of one puzzle the deterministic TRM fails (paper Figure 5)."""
-    from ptrm.checkpoint import load_checkpoint
-    from ptrm.data import load_puzzles
-
-    cfg = SearchConfig(K=K, sigma=sigma, D=D, noise_on=noise_on, seed=seed).validate()
-    ck = load_checkpoint(ckpt)
-    pset = load_puzzles(data) if data else ck.test_set()
-    if limit:
-        pset = pset.head(limit)
+    cfg = SearchConfig(K=K, sigma=sigma, D=D, noise_on=noise_on, seed=seed, dtype=dtype).validate()
+    ck = open_checkpoint(ckpt, arch, task)
+    pset = open_puzzles(ck, data, limit, task)
     basin = plots.basin_states(ck, pset, cfg, puzzle)
     path = plots.basin_figure(basin, out / f"basin_escape.{fmt}")
     click.echo(f"puzzle {basin.puzzle}: {int(basin.records.correct.sum())}/{K} rollouts correct, "

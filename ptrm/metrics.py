@@ -15,7 +15,6 @@ Names from the paper: K  # rollouts per puzzle; D  # supervision steps per rollo
 Q  # the final q_halt logit, sigmoid(Q) = the model's belief that the whole answer is right.
 """
 
-import math
 from itertools import combinations
 
 import numpy as np

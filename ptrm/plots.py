@@ -27,6 +27,7 @@ from ptrm.store import load_run
 
 FORMATS = ("png", "svg", "pdf")
 # One colour per rule in every figure, so a reader learns them once.
+BANDS = "bands: 95% bootstrap CI over puzzles"
 COLORS = {"pass": "tab:blue", "best_q": "tab:orange", "mode": "tab:green", "q_weighted": "tab:purple"}
 
 
@@ -74,10 +75,11 @@ def _log_axis(ax, unit):
 
 
 def _band(ax, x, df, rule, label):
-    """A rule's accuracy line (%) with its 95% bootstrap interval as a band of the same colour."""
+    """A rule's accuracy line (%) with its 95% bootstrap interval as a band of the same colour (faint: with
+    few puzzles the bands of all rules overlap, and the lines must stay readable through them)."""
     c = COLORS[rule]
     ax.plot(x, df.accuracy * 100, "o-", color=c, ms=4, label=label)
-    ax.fill_between(x, df.ci_low * 100, df.ci_high * 100, color=c, alpha=0.12, lw=0)
+    ax.fill_between(x, df.ci_low * 100, df.ci_high * 100, color=c, alpha=0.08, lw=0)
 
 
 def _baseline(ax, m: dict):
@@ -135,7 +137,7 @@ def width_scaling(run: SearchRun, path) -> Path:
     ax.set_xlabel("k: rollouts per puzzle (log scale)")
     _percent_axis(ax)
     ax.set_title(f"Width scaling\n{settings(m)}", fontsize=10)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="best", title=BANDS, title_fontsize=8)
     return save(fig, path)
 
 
@@ -199,7 +201,7 @@ def sigma_sweep(runs: list[SearchRun], path) -> Path:
     K = int(table.k.iloc[0])
     Ds = sorted(table.D.unique())
     fig = Figure(figsize=(4 * len(Ds) + 1, 4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(Ds), sharey=True))
+    axes = np.atleast_1d(fig.subplots(1, len(Ds), sharex=True, sharey=True))
     for ax, D in zip(axes, Ds):
         cell = table[table.D == D].sort_values("sigma")
         for rule in ("pass", "best_q"):
@@ -210,7 +212,7 @@ def sigma_sweep(runs: list[SearchRun], path) -> Path:
         ax.set_xlabel("σ: noise std on the latent (absolute)")
         _percent_axis(ax)
         ax.set_title(f"D = {D}", fontsize=10)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, title=BANDS, title_fontsize=8)
     fig.suptitle(f"Accuracy vs noise scale\n{settings(runs[0].manifest, sweep=True)}", fontsize=10)
     return save(fig, path)
 

@@ -14,6 +14,15 @@ def tiny_config(**kw) -> TRMConfig:
     return TRMConfig(**{**base, **kw})
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """The test models are tiny: a second thread only adds overhead (10x slower on a busy 2-core box)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def puzzles():
     return generate_sudoku_set(12, seed=123)

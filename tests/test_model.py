@@ -21,14 +21,6 @@ from ptrm.model import TRM, TRMConfig
 FIXTURE = Path(__file__).parent / "fixtures" / "trm_official_att"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Matmuls this small run fastest on one thread, and the CPU is shared with other work.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def official():

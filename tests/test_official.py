@@ -20,13 +20,6 @@ FIXTURE = Path(__file__).parent / "fixtures" / "trm_official_att"
 STEP = FIXTURE / "step_0"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def cli(*args):
     return CliRunner().invoke(main, [str(a) for a in args])

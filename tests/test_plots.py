@@ -4,7 +4,6 @@ from dataclasses import replace
 
 import pandas as pd
 import pytest
-import torch
 from click.testing import CliRunner
 
 from cli.main import main
@@ -15,15 +14,6 @@ from ptrm.search import SearchConfig, run_search
 from ptrm.store import load_run, save_run
 
 CFG = SearchConfig(K=4, sigma=0.3, D=2, per_step=True)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matrices: a second thread only adds contention (10x slower on a busy 2-core machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
