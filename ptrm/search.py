@@ -19,9 +19,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from tqdm import tqdm
+
+from ptrm import metrics
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
-from ptrm.evaluate import check_compatible, exact_and_cell
+from ptrm.evaluate import check_compatible, evaluate, exact_and_cell
 from ptrm.model import TRM
 
 NOISE_TARGETS = ("z", "y", "both")
@@ -147,12 +150,6 @@ def sort_records(records: pd.DataFrame) -> pd.DataFrame:
     return records.sort_values(["puzzle", "k"], kind="stable").reset_index(drop=True)
 
 
-def timed(fn, *args, **kwargs):
-    t = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t
-
-
 @dataclass
 class SearchRun:
     records: pd.DataFrame       # one row per (puzzle, rollout), sorted by (puzzle, k)
@@ -166,10 +163,7 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     With `deterministic`, also runs the plain TRM (sigma 0, one rollout) on the same puzzles, the baseline
     every table compares against.
     """
-    from tqdm import tqdm
-
-    from ptrm import backends, metrics
-    from ptrm.evaluate import evaluate
+    from ptrm import backends  # backends import this module
 
     cfg.validate()
     check_compatible(ckpt.model, pset)
@@ -191,13 +185,15 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
         "search": {**cfg.to_dict(), "D": D},
         "backend": backend.describe(),
         "wall_seconds": wall,
-        "flops_per_rollout": metrics.flops_per_step(ckpt.cfg) * D,
-        "flops_total": metrics.flops_per_step(ckpt.cfg) * D * cfg.K * len(pset),
+        "flops_per_rollout": metrics.flops_per_puzzle(ckpt.cfg, D),
+        "flops_total": metrics.flops_per_puzzle(ckpt.cfg, D, cfg.K) * len(pset),
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if deterministic:
-        res, seconds = timed(evaluate, ckpt.model, pset, steps=D, dtype=getattr(torch, cfg.dtype))
+        t = time.perf_counter()
+        res = evaluate(ckpt.model, pset, steps=D, dtype=getattr(torch, cfg.dtype))
+        seconds = time.perf_counter() - t
         exact = exact_and_cell(res.preds[-1], pset.labels)[0]
         manifest["deterministic"] = {"exact_accuracy": float(exact.mean()), "ci": metrics.mean_ci(exact),
                                      "q_auroc": res.metrics["q_auroc"], "wall_seconds": seconds}
