@@ -7,14 +7,30 @@ Ray re-runs after an actor died gives the rows it would have given the first tim
 
 Both are context managers: `with make_backend(ckpt, workers=2) as backend: run_search(..., backend)`.
 """
+import ctypes
 import logging
 import os
 import socket
+import sys
 
 import torch
 
 from ptrm.errors import PtrmError
 from ptrm.search import run_item
+
+
+def release_memory() -> None:
+    """Hand freed heap pages back to the OS after a work item (glibc only).
+
+    Without it, glibc keeps the freed activation buffers of each item in a fragmented heap and the resident
+    size of an fp32 search grew with the puzzle count (measured: 895 -> 1,080 MB from 8 to 64 puzzles at
+    K=64); with it, it stays flat (953 -> 919 MB). One call per item costs nothing measurable.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
 
 
 class LocalBackend:
@@ -23,7 +39,9 @@ class LocalBackend:
 
     def map(self, pset, items, cfg):
         for item in items:
-            yield run_item(self.model, pset, item, cfg)
+            records = run_item(self.model, pset, item, cfg)
+            release_memory()
+            yield records
 
     def describe(self) -> dict:
         return {"name": "local", "device": str(self.model.device), "torch_threads": torch.get_num_threads(),
@@ -72,7 +90,9 @@ class Worker:
                             f"(sha256 {self.ckpt.sha256[:12]} vs {sha256[:12]})")
 
     def run(self, pset, item, cfg):
-        return run_item(self.ckpt.model, pset, item, cfg)
+        records = run_item(self.ckpt.model, pset, item, cfg)
+        release_memory()
+        return records
 
     def info(self) -> dict:
         return {"host": socket.gethostname(), "pid": os.getpid(), "device": str(self.ckpt.model.device),
