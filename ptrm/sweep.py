@@ -23,7 +23,7 @@ from ptrm import metrics
 from ptrm.backends import make_backend
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_text
-from ptrm.report import RULE_NAMES, markdown
+from ptrm.report import RULE_NAMES, compute_per_puzzle, markdown
 from ptrm.search import SearchConfig, run_search
 from ptrm.store import load_run, save_run
 
@@ -118,7 +118,7 @@ def summary(out) -> pd.DataFrame:
     rows = []
     for manifest in Path(out).glob("sigma=*_D=*/manifest.json"):
         run = load_run(manifest.parent)
-        m, n = run.manifest, run.manifest["data"]["n_puzzles"]
+        m = run.manifest
         K = m["search"]["K"]
         row = {"sigma": m["search"]["sigma"], "D": m["search"]["D"], "K": K,
                "deterministic": 100 * m["deterministic"]["exact_accuracy"] if "deterministic" in m else np.nan}
@@ -129,8 +129,9 @@ def summary(out) -> pd.DataFrame:
             row[name] = 100 * curves.at[rule, "accuracy"]
             intervals[f"{name} ci_low"] = 100 * curves.at[rule, "ci_low"]
             intervals[f"{name} ci_high"] = 100 * curves.at[rule, "ci_high"]
-        row["seconds/puzzle"] = m["wall_seconds"] / n
-        row["GFLOP/puzzle"] = m["flops_total"] / n / 1e9
+        cost = compute_per_puzzle(run)
+        row["seconds/puzzle"] = cost["seconds"]
+        row["GFLOP/puzzle"] = cost["flops"] / 1e9
         rows.append({**row, **intervals})
     if not rows:
         raise PtrmError(f"{out}: no finished cells")
