@@ -7,8 +7,12 @@ and makes an optimizer step. Rows that halt (q_halt > 0, or N_sup steps done; wi
 be forced to run at least 2..N_sup steps) are replaced by fresh augmented puzzles with a fresh carry. This
 keeps the Q head trained on the true correctness of the answers the model actually reaches.
 
-The weights saved are an EMA copy. `resume.pt` in the output folder is rewritten every few minutes;
+The weights saved are an EMA copy. The resume state in the output folder is rewritten every few minutes;
 `--resume` continues from it (rows in flight restart from a fresh carry, which costs nothing measurable).
+It is three files, each small enough to commit (< 5 MB at the shipped size), so a run can continue in another
+session on another machine: `resume.pt` (step, curve, RNG states, weights), `resume-ema.pt` (EMA weights) and
+`resume-adam.pt` (AdamW moments). The moments are optional: with beta2 = 0.95 they forget in ~20 steps, so a
+resume without them restarts AdamW's moment estimates (bias-corrected) and says so.
 """
 import copy
 import dataclasses
@@ -58,6 +62,8 @@ class TrainConfig:
     eval_limit: int = 500             # test puzzles used by periodic evaluation
     test_limit: int = 1000            # test puzzles evaluated at the end and shipped in the checkpoint
     checkpoint_minutes: float = 5.0
+    snapshot_every: int = 0           # save the EMA weights as a checkpoint every N optimizer steps; 0 = never
+    snapshot_dir: str = ""            # where snapshots go ("" = OUT/snapshots); named step-NNNNNN.pt
     dtype: str = "auto"               # activations: "auto" (bf16 on CUDA, fp32 on CPU) | "float32" | "bfloat16"
     seed: int = 0
     threads: int = 0                  # torch CPU threads; 0 = all cores
@@ -170,21 +176,43 @@ class Trainer:
 
     # -- state that survives an interruption --------------------------------------------------------
     def _save_resume(self, extra_seconds=0.0):
-        atomic_save({"step": self.step, "elapsed": self.elapsed + extra_seconds, "curve": self.curve,
-                     "train_config": dataclasses.asdict(self.cfg),
-                     "model": self.model.state_dict(), "ema": self.ema.state_dict(),
-                     "optimizer": self.opt.state_dict(), "rng": self.rng.bit_generator.state,
-                     "torch_rng": torch.get_rng_state()}, self.out / "resume.pt")
+        step = self.step  # each piece carries the step, so pieces from different saves are never mixed
+        atomic_save({"step": step, "elapsed": self.elapsed + extra_seconds, "curve": self.curve,
+                     "train_config": dataclasses.asdict(self.cfg), "model": self.model.state_dict(),
+                     "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state()},
+                    self.out / "resume.pt")
+        atomic_save({"step": step, "ema": self.ema.state_dict()}, self.out / "resume-ema.pt")
+        atomic_save({"step": step, "optimizer": self.opt.state_dict()}, self.out / "resume-adam.pt")
 
     def _load_resume(self):
-        path = self.out / "resume.pt"
-        state = read_file(path)
+        state, ema = read_file(self.out / "resume.pt"), read_file(self.out / "resume-ema.pt")
+        if ema["step"] != state["step"]:
+            raise PtrmError(f"{self.out}: resume-ema.pt is from step {ema['step']}, resume.pt from step "
+                            f"{state['step']}; the resume state is inconsistent")
         self.model.load_state_dict(state["model"])
-        self.ema.load_state_dict(state["ema"])
-        self.opt.load_state_dict(state["optimizer"])
+        self.ema.load_state_dict(ema["ema"])
+        adam = self.out / "resume-adam.pt"
+        adam_state = read_file(adam) if adam.is_file() else None
+        if adam_state is not None and adam_state["step"] == state["step"]:
+            self.opt.load_state_dict(adam_state["optimizer"])
+        else:
+            print(f"{adam}: missing or from another step; AdamW moments restart from zero")
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         self.step, self.elapsed, self.curve = state["step"], state["elapsed"], state["curve"]
+
+    def _save_snapshot(self, t0):
+        folder = Path(self.cfg.snapshot_dir or self.out / "snapshots")
+        minutes = (self.elapsed + time.time() - t0) / 60
+        self._save_model(folder / f"step-{self.step:06d}.pt",
+                         metrics={"train_steps": self.step, "train_minutes": minutes})
+
+    def _save_model(self, path, metrics):
+        save_checkpoint(path, self.ema, task="sudoku",
+                        dataset={"train": self.cfg.train_data, "test": self.cfg.test_data,
+                                 "train_size": len(self.train_set), "test_size": len(self.test_set)},
+                        test_set=pack_test_set(self.test_set),
+                        train_config=dataclasses.asdict(self.cfg), metrics=metrics)
 
     # -- the loop -----------------------------------------------------------------------------------
     def _fresh_rows(self, n):
@@ -261,6 +289,8 @@ class Trainer:
             if self.step % cfg.eval_every == 0:
                 self._log_eval(t0, lm_loss.item(), q_loss.item(), correct.float().mean().item())
                 bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in self.curve[-1].items()))
+            if cfg.snapshot_every and self.step % cfg.snapshot_every == 0:
+                self._save_snapshot(t0)
             if time.time() - last_save >= cfg.checkpoint_minutes * 60:
                 self._save_resume(extra_seconds=time.time() - t0)
                 last_save = time.time()
@@ -278,11 +308,7 @@ class Trainer:
         result = evaluate(self.ema, self.test_set, dtype=self.dtype)
         metrics = {**result.metrics, "train_steps": self.step, "train_minutes": self.elapsed / 60,
                    "eval_seconds": time.time() - t, "num_params": self.model.num_params()}
-        save_checkpoint(self.out / "model.pt", self.ema, task="sudoku",
-                        dataset={"train": self.cfg.train_data, "test": self.cfg.test_data,
-                                 "train_size": len(self.train_set), "test_size": len(self.test_set)},
-                        test_set=pack_test_set(self.test_set),
-                        train_config=dataclasses.asdict(self.cfg), metrics=metrics)
+        self._save_model(self.out / "model.pt", metrics)
         write_curve(self.curve, self.out)
         return metrics
 

@@ -53,6 +53,19 @@ def test_resume_continues_from_the_saved_step(tmp_path, data_dir):
     assert resumed.run(progress=False)["train_steps"] == 15
 
 
+def test_snapshots_along_training_and_a_resume_without_adam_moments(tmp_path, data_dir, capsys):
+    path = write_config(tmp_path, data_dir, snapshot_every=4)
+    Trainer(load_config(path, ["max_steps=8"])).run(progress=False)
+    snaps = sorted(p.name for p in (tmp_path / "out" / "snapshots").iterdir())
+    assert snaps == ["step-000004.pt", "step-000008.pt"]
+    assert load_checkpoint(tmp_path / "out" / "snapshots" / snaps[0]).meta["metrics"]["train_steps"] == 4
+    # the committable pieces: weights and EMA; AdamW's moments may stay behind on the old machine
+    (tmp_path / "out" / "resume-adam.pt").unlink()
+    resumed = Trainer(load_config(path, ["max_steps=10"]), resume=True)
+    assert resumed.step == 8 and "AdamW moments restart" in capsys.readouterr().out
+    assert resumed.run(progress=False)["train_steps"] == 10
+
+
 def test_stablemax_loss_is_a_proper_cross_entropy():
     logits = torch.tensor([[[5.0, -1.0, 0.0], [0.0, 0.0, 0.0]]])
     labels = torch.tensor([[0, -100]])
