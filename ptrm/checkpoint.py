@@ -8,7 +8,6 @@ Resume files add optimizer / raw-weights / step entries; they load the same way.
 `load_checkpoint` also reads official TRM `step_N` files and safetensors files (ptrm.official).
 """
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
+from ptrm.io import atomic_write
 from ptrm.model import TRM, TRMConfig
 
 FORMAT = "ptrm-checkpoint"
@@ -57,11 +57,8 @@ def pack_test_set(pset: PuzzleSet) -> dict:
 
 def atomic_save(obj, path) -> None:
     """torch.save to a temp file in the same folder, then rename: never a half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_checkpoint(path, model: TRM, task: str, **meta) -> None:

@@ -19,12 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ptrm.errors import PtrmError
-from ptrm.tasks import maze, sudoku
+from ptrm.io import atomic_write_text
+from ptrm.tasks import IGNORE_LABEL, SEQ_LEN_OF, TASK_OF, maze, sudoku
 
-IGNORE_LABEL = -100  # labels with this value carry no loss and no accuracy (the official batches' value)
-
-# (vocab_size, seq_len) -> task, for official datasets whose task is not given.
-_TASKS = {(sudoku.VOCAB_SIZE, sudoku.SEQ_LEN): "sudoku", (maze.VOCAB_SIZE, maze.SEQ_LEN): "maze"}
 _ARRAYS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 
 
@@ -154,7 +151,7 @@ def read_csv(path, task: str | None = None) -> PuzzleSet:
     """A Sudoku-Extreme or Maze-Hard CSV; `task` defaults to the one the first question's length implies."""
     if task is None:
         questions, _, _ = _read_csv(path)
-        task = {sudoku.SEQ_LEN: "sudoku", maze.SEQ_LEN: "maze"}.get(len(questions[0]))
+        task = {seq_len: name for name, seq_len in SEQ_LEN_OF.items()}.get(len(questions[0]))
         if task is None:
             raise PtrmError(f"{path}: a question of {len(questions[0])} cells is neither Sudoku (81) nor maze (900)")
     readers = {"sudoku": read_sudoku_csv, "maze": read_maze_csv}
@@ -198,7 +195,7 @@ def read_official(root_or_split_dir, split: str = "test", task: str | None = Non
     if puzzle_indices[-1] != len(inputs) or len(puzzle_indices) != len(arrays["puzzle_identifiers"]) + 1:
         raise PtrmError(f"{folder}: puzzle_indices do not cover the {len(inputs)} examples")
     if task is None:
-        task = _TASKS.get((vocab_size, seq_len))
+        task = TASK_OF.get((vocab_size, seq_len))
         if task is None:
             raise PtrmError(f"{folder}: unknown task for vocab_size {vocab_size}, seq_len {seq_len}")
     labels[labels == ignore] = IGNORE_LABEL
@@ -246,14 +243,8 @@ def write_official(pset: PuzzleSet, root, split: str, overwrite: bool = False) -
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     names = ["<blank>"] + [str(i) for i in range(1, num_identifiers)]
-    _write_atomic(root / "identifiers.json", json.dumps(names))
+    atomic_write_text(root / "identifiers.json", json.dumps(names))
     return target
-
-
-def _write_atomic(path: Path, text: str):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------- any source

@@ -10,8 +10,7 @@ from tqdm import tqdm
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.model import TRM
-
-IGNORE = -100
+from ptrm.tasks import IGNORE_LABEL
 
 
 def check_compatible(model: TRM, pset: PuzzleSet) -> None:
@@ -31,7 +30,7 @@ def check_compatible(model: TRM, pset: PuzzleSet) -> None:
 
 def exact_and_cell(preds: np.ndarray, labels: np.ndarray):
     """preds [..., N, S] vs labels [N, S] -> (exact [..., N] bool, cell accuracy [..., N])."""
-    mask = labels != IGNORE
+    mask = labels != IGNORE_LABEL
     hit = (preds == labels) | ~mask
     return hit.all(-1), ((preds == labels) & mask).sum(-1) / np.maximum(mask.sum(-1), 1)
 

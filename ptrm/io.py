@@ -1,20 +1,30 @@
 """Atomic file writes: write beside the target, then rename, so a reader never sees half a file."""
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+@contextmanager
+def atomic_write(path):
+    """Yield a temp path in the target's folder; on success rename it onto `path`, on failure delete it.
+
+    Same folder, so os.replace is a rename on one file system (atomic), never a copy.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -22,9 +32,5 @@ def atomic_write_text(path, text: str) -> None:
 
 
 def atomic_write_npz(path, arrays: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    with open(tmp, "wb") as f:
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
         np.savez(f, **arrays)
-    os.replace(tmp, path)

@@ -31,15 +31,12 @@ from ptrm.checkpoint import Checkpoint, atomic_save, file_sha256, load_checkpoin
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_bytes, atomic_write_text
 from ptrm.model import TRM, TRMConfig, swiglu_inter
-from ptrm.tasks import maze, sudoku
+from ptrm.tasks import SEQ_LEN_OF, TASK_OF, TASK_OF_VOCAB
 
 EXPORT_PREFIX = "_orig_mod.model.inner."
 # Wrappers around the official inner model, outermost first: torch.compile, the loss head, the ACT wrapper.
 _WRAPPERS = ("_orig_mod.", "model.", "inner.")
 _BF16_BUFFERS = ("H_init", "L_init")  # stored in the official forward dtype
-_SEQ_LEN_OF = {"sudoku": sudoku.SEQ_LEN, "maze": maze.SEQ_LEN}
-_TASK_OF_VOCAB = {sudoku.VOCAB_SIZE: "sudoku", maze.VOCAB_SIZE: "maze"}
-_TASK_OF = {(sudoku.VOCAB_SIZE, sudoku.SEQ_LEN): "sudoku", (maze.VOCAB_SIZE, maze.SEQ_LEN): "maze"}
 _PAPER_CYCLES = {"sudoku": dict(H_cycles=3, L_cycles=6, halt_max_steps=16),
                  "maze": dict(H_cycles=3, L_cycles=4, halt_max_steps=16)}
 _OFFICIAL_DEFAULTS = dict(puzzle_emb_len=16, pos_encodings="rope")
@@ -162,12 +159,12 @@ def infer_config(sd: dict, path, arch: dict | None = None, task: str | None = No
         total = _shape(sd, "L_level.layers.0.mlp_t.down_proj.weight", path)[0]
     elif "embed_pos.embedding_weight" in sd:
         total = sd["embed_pos.embedding_weight"].shape[0]
-    vocab_task = task or _TASK_OF_VOCAB.get(values["vocab_size"])
+    vocab_task = task or TASK_OF_VOCAB.get(values["vocab_size"])
     if "seq_len" not in values:
         if total is not None and "puzzle_emb_len" in values:
             put("seq_len", total - values["puzzle_emb_len"], "shapes")
-        elif vocab_task in _SEQ_LEN_OF:
-            put("seq_len", _SEQ_LEN_OF[vocab_task], f"task {vocab_task}")
+        elif vocab_task in SEQ_LEN_OF:
+            put("seq_len", SEQ_LEN_OF[vocab_task], f"task {vocab_task}")
         elif total is not None:
             put("puzzle_emb_len", _OFFICIAL_DEFAULTS["puzzle_emb_len"], "default")
             assumed.append("puzzle_emb_len")
@@ -185,7 +182,7 @@ def infer_config(sd: dict, path, arch: dict | None = None, task: str | None = No
         raise PtrmError(f"{path}: seq_len {values['seq_len']} leaves {values['puzzle_emb_len']} prefix tokens, too few "
                         f"for the puzzle embedding; pass --arch seq_len=N or puzzle_emb_len=N")
 
-    task = task or _TASK_OF.get((values["vocab_size"], values["seq_len"]))
+    task = task or TASK_OF.get((values["vocab_size"], values["seq_len"]))
     if task is None:
         raise PtrmError(f"{path}: vocab {values['vocab_size']} and seq_len {values['seq_len']} match no known "
                         f"task; pass --task")

@@ -8,7 +8,6 @@ close), and written atomically: a reader of plots/ never sees half an image.
                        a sweep folder (subfolders that are runs) -> sigma_sweep (>= 2 sigmas), depth_vs_width
     basin_states(...) + basin_figure(...)   the basin-escape figure from a checkpoint
 """
-import os
 from itertools import cycle
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +20,7 @@ from matplotlib.ticker import EngFormatter, FixedLocator, LogLocator, MaxNLocato
 
 from ptrm import metrics
 from ptrm.errors import PtrmError
+from ptrm.io import atomic_write
 from ptrm.report import RULE_NAMES, curve_ks
 from ptrm.search import SearchConfig, SearchRun, WorkItem, run_item, work_items
 from ptrm.store import load_run
@@ -49,10 +49,8 @@ def save(fig: Figure, path) -> Path:
     fmt = path.suffix.lstrip(".")
     if fmt not in FORMATS:
         raise PtrmError(f"{path}: figure format must be one of {', '.join(FORMATS)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
     return path
 
 
@@ -264,6 +262,25 @@ def depth_vs_width(runs: list[SearchRun], path, sigma: float | None = None) -> P
     return save(fig, path)
 
 
+# ----------------------------------------------------------------------------- training
+
+def learning_curve(curve_csv, path) -> Path:
+    """A training run's curve.csv: losses (log) and held-out accuracy / Q AUROC against training minutes."""
+    df = pd.read_csv(curve_csv)
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    a, b = fig.subplots(1, 2)
+    a.plot(df.minutes, df.lm_loss, label="LM loss")
+    a.plot(df.minutes, df.q_loss, label="Q loss")
+    a.set(xlabel="training minutes", ylabel="loss", yscale="log", title="training loss")
+    a.legend()
+    b.plot(df.minutes, df.test_exact, label="test exact accuracy")
+    b.plot(df.minutes, df.train_exact, label="train exact (live rows)", alpha=0.6)
+    b.plot(df.minutes, df.q_auroc, label="AUROC of final q_halt", ls="--")
+    b.set(xlabel="training minutes", ylim=(0, 1), title="held-out accuracy (EMA weights)")
+    b.legend()
+    return save(fig, path)
+
+
 # ----------------------------------------------------------------------------- folders
 
 def plot_folder(folder, fmt: str = "png", out=None) -> list[Path]:
@@ -274,6 +291,8 @@ def plot_folder(folder, fmt: str = "png", out=None) -> list[Path]:
     if not folder.is_dir():
         raise PtrmError(f"{folder}: not a folder")
     out = Path(out) if out else folder / "plots"
+    if (folder / "curve.csv").is_file():  # a training run's folder
+        return [learning_curve(folder / "curve.csv", out / f"curve.{fmt}")]
     if (folder / "manifest.json").is_file():
         run = load_run(folder)
         paths = [width_scaling(run, out / f"width_scaling.{fmt}")]

@@ -3,22 +3,20 @@
 Every file is written beside its target and renamed into place, so a run folder never holds half a file.
 """
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from ptrm.errors import PtrmError
-from ptrm.io import atomic_write_text
+from ptrm.io import atomic_write, atomic_write_text
 from ptrm.search import SearchRun
 
 
 def save_run(run: SearchRun, out) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".records.parquet.{os.getpid()}.tmp"
-    run.records.to_parquet(tmp, index=False)
-    os.replace(tmp, out / "records.parquet")
+    with atomic_write(out / "records.parquet") as tmp:
+        run.records.to_parquet(tmp, index=False)
     # The manifest goes last: its presence marks the run complete.
     atomic_write_text(out / "manifest.json", json.dumps(run.manifest, indent=1, default=str))
     return out

@@ -32,9 +32,11 @@ from tqdm import tqdm
 from ptrm.checkpoint import atomic_save, pack_test_set, read_file, save_checkpoint
 from ptrm.data import PuzzleSet, load_puzzles
 from ptrm.errors import PtrmError
-from ptrm.evaluate import IGNORE, evaluate
+from ptrm.evaluate import evaluate
+from ptrm.io import atomic_write
 from ptrm.model import TRM, TRMConfig, default_device, default_dtype
-from ptrm.tasks import sudoku
+from ptrm.plots import learning_curve
+from ptrm.tasks import IGNORE_LABEL, sudoku
 
 
 @dataclass
@@ -110,7 +112,7 @@ def sequence_loss(logits, labels, kind: str):
         logp = F.log_softmax(logits, -1)
     else:
         raise PtrmError(f"loss must be softmax or stablemax, not {kind!r}")
-    mask = labels != IGNORE
+    mask = labels != IGNORE_LABEL
     nll = -logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
     return nll.sum(-1) / mask.sum(-1).clamp(min=1)
 
@@ -258,7 +260,7 @@ class Trainer:
             carry, logits, q_halt = model.step(carry, x)
             steps += 1
             with torch.no_grad():
-                correct = ((logits.argmax(-1) == labels) | (labels == IGNORE)).all(-1)
+                correct = ((logits.argmax(-1) == labels) | (labels == IGNORE_LABEL)).all(-1)
             lm_loss = sequence_loss(logits, labels, cfg.loss).mean()
             q_loss = F.binary_cross_entropy_with_logits(q_halt, correct.float())
             loss = lm_loss + cfg.q_loss_weight * q_loss
@@ -314,26 +316,9 @@ class Trainer:
 
 
 def write_curve(curve: list, out: Path) -> None:
-    """Learning curve as CSV (atomic) and PNG."""
+    """The learning curve as CSV (atomic), and its figure (drawn by ptrm.plots) beside it."""
     if not curve:
         return
-    df = pd.DataFrame(curve)
-    tmp = out / ".curve.csv.tmp"
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, out / "curve.csv")
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    a.plot(df.minutes, df.lm_loss, label="LM loss")
-    a.plot(df.minutes, df.q_loss, label="Q loss")
-    a.set(xlabel="training minutes", ylabel="loss", yscale="log", title="training loss")
-    a.legend()
-    b.plot(df.minutes, df.test_exact, label="test exact accuracy")
-    b.plot(df.minutes, df.train_exact, label="train exact (live rows)", alpha=0.6)
-    b.plot(df.minutes, df.q_auroc, label="AUROC of final q_halt", ls="--")
-    b.set(xlabel="training minutes", ylim=(0, 1), title="held-out accuracy (EMA weights)")
-    b.legend()
-    fig.tight_layout()
-    fig.savefig(out / "curve.png", dpi=110)
-    plt.close(fig)
+    with atomic_write(out / "curve.csv") as tmp:
+        pd.DataFrame(curve).to_csv(tmp, index=False)
+    learning_curve(out / "curve.csv", out / "curve.png")
