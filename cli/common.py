@@ -1,9 +1,8 @@
 """Options every command that reads a checkpoint and puzzles shares, and the one way to open them."""
 import click
 
-from ptrm.checkpoint import load_checkpoint
+from ptrm.checkpoint import load_checkpoint, parse_arch_overrides
 from ptrm.data import load_puzzles
-from ptrm.official import parse_arch_overrides
 
 
 def _stack(options):

@@ -1,7 +1,7 @@
 """`ptrm convert SRC DST`: between native, official TRM (`step_N` + all_config.yaml) and safetensors files."""
 import click
 
-from ptrm.official import WRITERS, convert, parse_arch_overrides
+from ptrm.checkpoint import WRITERS, convert, parse_arch_overrides
 
 ARCH_HELP = ("Architecture field (TRMConfig / official arch name), repeatable: --arch num_heads=8 "
              "--arch L_cycles=4. Needed when the file and all_config.yaml cannot tell.")

@@ -14,7 +14,7 @@ from ptrm.checkpoint import load_checkpoint, save_checkpoint
 from ptrm.data import PuzzleSet, write_official
 from ptrm.errors import PtrmError
 from ptrm.model import TRM, TRMConfig
-from ptrm.official import AssumedArchWarning, ExportPrecisionWarning, convert, parse_arch_overrides, save_official
+from ptrm.checkpoint import AssumedArchWarning, ExportPrecisionWarning, convert, parse_arch_overrides, save_official
 
 FIXTURE = Path(__file__).parent / "fixtures" / "trm_official_att"
 STEP = FIXTURE / "step_0"

@@ -1,4 +1,4 @@
-"""Official TRM checkpoints (SamsungSAILMontreal/TinyRecursiveModels): import, export, safetensors.
+"""Official TRM checkpoints (SamsungSAILMontreal/TinyRecursiveModels): import and export.
 
 An official checkpoint is a bare state dict saved as `<run>/step_<N>`, keys prefixed `_orig_mod.model.inner.`
 (torch.compile on) or `model.inner.` (off), H_init/L_init stored in bf16. Its architecture comes, per field,
@@ -16,20 +16,16 @@ The task is `--task`, else the `ptrm:` section, else implied by (vocab, seq_len)
 Every tensor is then checked against the model the config implies; a mismatch is a one-line error naming
 the key and both shapes.
 """
-import json
 import re
 import warnings
 from pathlib import Path
 
 import torch
 import yaml
-from safetensors import SafetensorError
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 
-from ptrm.checkpoint import Checkpoint, atomic_save, file_sha256, load_checkpoint, save_checkpoint
+from ptrm.checkpoint.core import Checkpoint, atomic_save, build_model, file_sha256, refuse_existing
 from ptrm.errors import PtrmError
-from ptrm.io import atomic_write_bytes, atomic_write_text
+from ptrm.io import atomic_write_text
 from ptrm.model import TRM, TRMConfig, swiglu_inter
 from ptrm.tasks import SEQ_LEN_OF, TASK_OF, TASK_OF_VOCAB
 
@@ -41,7 +37,6 @@ _PAPER_CYCLES = {"sudoku": dict(H_cycles=3, L_cycles=6, halt_max_steps=16),
                  "maze": dict(H_cycles=3, L_cycles=4, halt_max_steps=16)}
 _OFFICIAL_DEFAULTS = dict(puzzle_emb_len=16, pos_encodings="rope")
 _ARCH_FIELDS = set(TRMConfig.__dataclass_fields__)
-SAFETENSORS_FORMAT = "ptrm-safetensors"
 
 
 class AssumedArchWarning(UserWarning):
@@ -111,149 +106,150 @@ def _shape(sd, key, path) -> tuple:
     return tuple(sd[key].shape)
 
 
+class _Fields:
+    """The config being inferred: each field's value and the source it came from (the first to give it)."""
+
+    def __init__(self):
+        self.values, self.source, self.assumed = {}, {}, []
+
+    def __contains__(self, key) -> bool:
+        return key in self.values
+
+    def __getitem__(self, key):
+        return self.values[key]
+
+    def put(self, key, value, src, assumed: bool = False):
+        if key not in self.values:
+            self.values[key], self.source[key] = value, src
+            if assumed:
+                self.assumed.append(key)
+
+
 def infer_config(sd: dict, path, arch: dict | None = None, task: str | None = None,
                  config_yaml: dict | None = None) -> tuple[TRMConfig, str, dict]:
     """(config, task, source of each field) for a prefix-stripped official state dict; see the module doc."""
-    arch = dict(arch or {})
     config_yaml = config_yaml or {}
-    stored = {k: v for k, v in config_yaml.get("arch", {}).items() if k in _ARCH_FIELDS}
-    stored.update({k: v for k, v in config_yaml.get("ptrm", {}).items() if k in _ARCH_FIELDS})
     task = task or config_yaml.get("ptrm", {}).get("task")
-    values, source, assumed = {}, {}, []
-
-    def put(key, value, src):
-        if key not in values:
-            values[key], source[key] = value, src
-
-    for key, value in arch.items():
-        put(key, value, "override")
-    for key, value in stored.items():
-        put(key, value, "all_config.yaml")
-
-    put("hidden_size", _shape(sd, "H_init", path)[0], "shapes")
-    put("vocab_size", _shape(sd, "lm_head.weight", path)[0], "shapes")
-    if "puzzle_emb.weights" in sd:
-        ids, ndim = sd["puzzle_emb.weights"].shape
-        put("num_puzzle_identifiers", ids, "shapes")
-        put("puzzle_emb_ndim", ndim, "shapes")
-    else:
-        put("puzzle_emb_ndim", 0, "shapes")
-    put("mlp_t", any(".mlp_t." in k for k in sd), "shapes")
-    layers = {int(m.group(1)) for k in sd if (m := re.match(r"L_level\.layers\.(\d+)\.", k))}
-    if not layers:
-        raise PtrmError(f"{path}: no 'L_level.layers.<i>.' keys; not a TRM state dict")
-    put("L_layers", max(layers) + 1, "shapes")
-    if "embed_pos.embedding_weight" in sd:
-        put("pos_encodings", "learned", "shapes")
-    elif values["mlp_t"]:
-        put("pos_encodings", "none", "shapes")  # the official MLP runs; RoPE would be unused anyway
-
-    # The official code reads puzzle_emb_len 0 as "as many prefix tokens as the embedding needs".
-    if values.get("puzzle_emb_len") == 0:
-        values["puzzle_emb_len"] = -(values["puzzle_emb_ndim"] // -values["hidden_size"])
-
-    # Sequence length: the token-mixing MLP (or learned positions) sees seq_len + puzzle_emb_len rows;
-    # attention shapes do not depend on it, so then only the task (given, or implied by vocab) tells.
-    total = None
-    if values["mlp_t"]:
-        total = _shape(sd, "L_level.layers.0.mlp_t.down_proj.weight", path)[0]
-    elif "embed_pos.embedding_weight" in sd:
-        total = sd["embed_pos.embedding_weight"].shape[0]
-    vocab_task = task or TASK_OF_VOCAB.get(values["vocab_size"])
-    if "seq_len" not in values:
-        if total is not None and "puzzle_emb_len" in values:
-            put("seq_len", total - values["puzzle_emb_len"], "shapes")
-        elif vocab_task in SEQ_LEN_OF:
-            put("seq_len", SEQ_LEN_OF[vocab_task], f"task {vocab_task}")
-        elif total is not None:
-            put("puzzle_emb_len", _OFFICIAL_DEFAULTS["puzzle_emb_len"], "default")
-            assumed.append("puzzle_emb_len")
-            put("seq_len", total - values["puzzle_emb_len"], "shapes")
-        else:
-            raise PtrmError(f"{path}: cannot infer seq_len of an attention model with vocab {values['vocab_size']}; "
-                            f"pass --arch seq_len=N or --task sudoku|maze")
-    if "puzzle_emb_len" not in values and total is not None:
-        put("puzzle_emb_len", total - values["seq_len"], "shapes")
-    for key, value in _OFFICIAL_DEFAULTS.items():
-        if key not in values:
-            put(key, value, "default")
-            assumed.append(key)
-    if values["puzzle_emb_len"] < 0 or values["puzzle_emb_len"] * values["hidden_size"] < values["puzzle_emb_ndim"]:
-        raise PtrmError(f"{path}: seq_len {values['seq_len']} leaves {values['puzzle_emb_len']} prefix tokens, too few "
-                        f"for the puzzle embedding; pass --arch seq_len=N or puzzle_emb_len=N")
-
-    task = task or TASK_OF.get((values["vocab_size"], values["seq_len"]))
+    f = _Fields()
+    for key, value in (arch or {}).items():
+        f.put(key, value, "override")
+    for section in ("ptrm", "arch"):  # our ptrm: section, where we wrote one, wins
+        for key, value in config_yaml.get(section, {}).items():
+            if key in _ARCH_FIELDS:
+                f.put(key, value, "all_config.yaml")
+    _read_shapes(f, sd, path)
+    _infer_lengths(f, sd, path, task)
+    task = task or TASK_OF.get((f["vocab_size"], f["seq_len"]))
     if task is None:
-        raise PtrmError(f"{path}: vocab {values['vocab_size']} and seq_len {values['seq_len']} match no known "
+        raise PtrmError(f"{path}: vocab {f['vocab_size']} and seq_len {f['seq_len']} match no known "
                         f"task; pass --task")
-    for key, value in _PAPER_CYCLES.get(task, {}).items():
-        if key not in values:
-            put(key, value, f"paper default for {task}")
-            assumed.append(key)
-    for key in ("H_cycles", "L_cycles", "halt_max_steps"):
-        if key not in values:
-            raise PtrmError(f"{path}: {key} is not stored and task {task!r} has no paper default; pass --arch {key}=N")
-    if "num_heads" not in values:
-        if not values["mlp_t"]:
-            raise PtrmError(f"{path}: num_heads of an attention model cannot be read from tensor shapes and "
-                            f"there is no all_config.yaml beside it; pass --arch num_heads=N")
-        put("num_heads", 8, "unused by mlp_t")  # official default; only attention reads it
-
-    if "expansion" not in values:
-        put("expansion", _infer_expansion(sd, values, path), "shapes")
-
-    cfg = TRMConfig.from_dict(values)
+    _fill_run_defaults(f, path, task)
+    if "expansion" not in f:
+        f.put("expansion", _infer_expansion(sd, f, path), "shapes")
+    cfg = TRMConfig.from_dict(f.values)
     if not cfg.mlp_t and (cfg.hidden_size % cfg.num_heads or (cfg.hidden_size // cfg.num_heads) % 2):
         raise PtrmError(f"{path}: hidden_size {cfg.hidden_size} does not split into {cfg.num_heads} heads "
                         f"of even size; check num_heads")
-    if assumed:
-        warnings.warn(f"{path}: assumed " + ", ".join(f"{k}={values[k]} ({source[k]})" for k in assumed)
+    if f.assumed:
+        warnings.warn(f"{path}: assumed " + ", ".join(f"{k}={f[k]} ({f.source[k]})" for k in f.assumed)
                       + "; pass --arch key=value if the run used other values", AssumedArchWarning, stacklevel=2)
-    return cfg, task, source
+    return cfg, task, f.source
 
 
-def _infer_expansion(sd, values, path) -> float:
+def _read_shapes(f: _Fields, sd: dict, path) -> None:
+    """The fields the tensor shapes and key names tell directly."""
+    f.put("hidden_size", _shape(sd, "H_init", path)[0], "shapes")
+    f.put("vocab_size", _shape(sd, "lm_head.weight", path)[0], "shapes")
+    if "puzzle_emb.weights" in sd:
+        ids, ndim = sd["puzzle_emb.weights"].shape
+        f.put("num_puzzle_identifiers", ids, "shapes")
+        f.put("puzzle_emb_ndim", ndim, "shapes")
+    else:
+        f.put("puzzle_emb_ndim", 0, "shapes")
+    f.put("mlp_t", any(".mlp_t." in k for k in sd), "shapes")
+    layers = {int(m.group(1)) for k in sd if (m := re.match(r"L_level\.layers\.(\d+)\.", k))}
+    if not layers:
+        raise PtrmError(f"{path}: no 'L_level.layers.<i>.' keys; not a TRM state dict")
+    f.put("L_layers", max(layers) + 1, "shapes")
+    if "embed_pos.embedding_weight" in sd:
+        f.put("pos_encodings", "learned", "shapes")
+    elif f["mlp_t"]:
+        f.put("pos_encodings", "none", "shapes")  # the official MLP runs; RoPE would be unused anyway
+
+
+def _infer_lengths(f: _Fields, sd: dict, path, task: str | None) -> None:
+    """seq_len and puzzle_emb_len. The token-mixing MLP (or learned positions) sees seq_len + puzzle_emb_len
+    rows; attention shapes do not depend on it, so then only the task (given, or implied by vocab) tells."""
+    # The official code reads puzzle_emb_len 0 as "as many prefix tokens as the embedding needs".
+    if "puzzle_emb_len" in f and f["puzzle_emb_len"] == 0:
+        f.values["puzzle_emb_len"] = -(f["puzzle_emb_ndim"] // -f["hidden_size"])
+    total = None
+    if f["mlp_t"]:
+        total = _shape(sd, "L_level.layers.0.mlp_t.down_proj.weight", path)[0]
+    elif "embed_pos.embedding_weight" in sd:
+        total = sd["embed_pos.embedding_weight"].shape[0]
+    vocab_task = task or TASK_OF_VOCAB.get(f["vocab_size"])
+    if "seq_len" not in f:
+        if total is not None and "puzzle_emb_len" in f:
+            f.put("seq_len", total - f["puzzle_emb_len"], "shapes")
+        elif vocab_task in SEQ_LEN_OF:
+            f.put("seq_len", SEQ_LEN_OF[vocab_task], f"task {vocab_task}")
+        elif total is not None:
+            f.put("puzzle_emb_len", _OFFICIAL_DEFAULTS["puzzle_emb_len"], "default", assumed=True)
+            f.put("seq_len", total - f["puzzle_emb_len"], "shapes")
+        else:
+            raise PtrmError(f"{path}: cannot infer seq_len of an attention model with vocab {f['vocab_size']}; "
+                            f"pass --arch seq_len=N or --task sudoku|maze")
+    if total is not None:
+        f.put("puzzle_emb_len", total - f["seq_len"], "shapes")
+    for key, value in _OFFICIAL_DEFAULTS.items():
+        f.put(key, value, "default", assumed=True)
+    if f["puzzle_emb_len"] < 0 or f["puzzle_emb_len"] * f["hidden_size"] < f["puzzle_emb_ndim"]:
+        raise PtrmError(f"{path}: seq_len {f['seq_len']} leaves {f['puzzle_emb_len']} prefix tokens, too few "
+                        f"for the puzzle embedding; pass --arch seq_len=N or puzzle_emb_len=N")
+
+
+def _fill_run_defaults(f: _Fields, path, task: str) -> None:
+    """The recursion counts (from the paper's run for the task) and num_heads: nothing in the tensors."""
+    for key, value in _PAPER_CYCLES.get(task, {}).items():
+        f.put(key, value, f"paper default for {task}", assumed=True)
+    for key in ("H_cycles", "L_cycles", "halt_max_steps"):
+        if key not in f:
+            raise PtrmError(f"{path}: {key} is not stored and task {task!r} has no paper default; pass --arch {key}=N")
+    if "num_heads" not in f:
+        if not f["mlp_t"]:
+            raise PtrmError(f"{path}: num_heads of an attention model cannot be read from tensor shapes and "
+                            f"there is no all_config.yaml beside it; pass --arch num_heads=N")
+        f.put("num_heads", 8, "unused by mlp_t")  # official default; only attention reads it
+
+
+def _infer_expansion(sd, f: _Fields, path) -> float:
     """The SwiGLU expansion: any e whose width rule gives the stored widths builds the same model;
     prefer the official 4, else the smallest quarter step that fits."""
     inter = _shape(sd, "L_level.layers.0.mlp.gate_up_proj.weight", path)[0] // 2
     inter_t = None
-    if values["mlp_t"]:
+    if f["mlp_t"]:
         inter_t = _shape(sd, "L_level.layers.0.mlp_t.gate_up_proj.weight", path)[0] // 2
-    total = values["seq_len"] + values["puzzle_emb_len"]
+    total = f["seq_len"] + f["puzzle_emb_len"]
     for e in [4.0] + [k / 4 for k in range(1, 65)]:
-        if swiglu_inter(values["hidden_size"], e) == inter and (
+        if swiglu_inter(f["hidden_size"], e) == inter and (
                 inter_t is None or swiglu_inter(total, e) == inter_t):
             return e
-    raise PtrmError(f"{path}: SwiGLU width {inter} (hidden {values['hidden_size']}) fits no expansion "
+    raise PtrmError(f"{path}: SwiGLU width {inter} (hidden {f['hidden_size']}) fits no expansion "
                     f"under the official rule round(e*w*2/3) rounded up to 256")
 
 
-def build_checked(cfg: TRMConfig, sd: dict, path, source: dict) -> TRM:
-    """TRM(cfg) with `sd` loaded, after checking every key and shape with a one-line error per problem."""
-    model = TRM(cfg)
-    expected = model.state_dict()
+def _origin(source: dict) -> str:
+    """Where the config came from, for shape errors: what the user gave beats what we inferred."""
     given = sorted({s.replace("override", "--arch") for s in source.values() if s in ("override", "all_config.yaml")})
-    origin = "the config from " + " and ".join(given) if given else "the inferred config"
-    for k in expected:
-        if k not in sd:
-            raise PtrmError(f"{path}: missing key {k!r} {tuple(expected[k].shape)} that {origin} implies")
-    for k, v in sd.items():
-        if k not in expected:
-            raise PtrmError(f"{path}: unexpected key {k!r} {tuple(v.shape)}; not part of a TRM "
-                            f"({'mlp_t' if cfg.mlp_t else 'attention'}, {cfg.L_layers} layers)")
-        if tuple(v.shape) != tuple(expected[k].shape):
-            raise PtrmError(f"{path}: {k} has shape {tuple(v.shape)}, {origin} implies {tuple(expected[k].shape)}")
-    model.load_state_dict(sd)  # casts the bf16 buffers to our fp32 ones, which is exact
-    return model.eval()
+    return "the config from " + " and ".join(given) if given else "the inferred config"
 
 
 def load_official(path, sd: dict, arch=None, task=None, device=None, meta=None) -> Checkpoint:
-    """A Checkpoint from an official state dict already read from `path` (see checkpoint.load_checkpoint)."""
+    """A Checkpoint from an official state dict already read from `path` (see ptrm.checkpoint.load_checkpoint)."""
     sd = strip_prefix(sd, path)
     cfg, task, source = infer_config(sd, path, arch, task, read_config_yaml(path))
-    model = build_checked(cfg, sd, path, source)
-    if device is not None:
-        model.to(device)
+    model = build_model(cfg, sd, path, _origin(source), device)
     meta = {"format": "official", "arch_source": source, **(meta or {})}
     return Checkpoint(model=model, task=task, path=str(path), sha256=file_sha256(path), meta=meta)
 
@@ -304,87 +300,9 @@ def save_official(ck: Checkpoint, path, overwrite: bool = False) -> list[Path]:
     path = Path(path)
     yaml_path = path.with_name("all_config.yaml")
     text = yaml.safe_dump(official_config(ck.cfg, ck.task, ck.meta.get("train_config")), sort_keys=False)
-    _refuse_existing(path, overwrite)
+    refuse_existing(path, overwrite)
     if yaml_path.exists() and yaml_path.read_text() != text and not overwrite:
         raise PtrmError(f"{yaml_path}: exists with a different config (pass --overwrite to replace it)")
     atomic_save(official_state_dict(ck.model), path)
     atomic_write_text(yaml_path, text)
     return [path, yaml_path]
-
-
-def save_native(ck: Checkpoint, path, overwrite: bool = False) -> list[Path]:
-    """Our checkpoint format; keeps the source's metadata (test set, metrics) and records the conversion."""
-    _refuse_existing(Path(path), overwrite)
-    keep = {k: v for k, v in ck.meta.items() if k not in ("format", "format_version", "model_config",
-                                                            "task", "vocab_size", "seq_len")}
-    keep["converted_from"] = {"path": ck.path, "sha256": ck.sha256, "format": ck.meta.get("format", "native")}
-    save_checkpoint(path, ck.model, ck.task, **keep)
-    return [Path(path)]
-
-
-def save_safetensors(ck: Checkpoint, path, overwrite: bool = False) -> list[Path]:
-    """Weights under the official names (no wrapper prefix), config and task as JSON metadata."""
-    path = Path(path)
-    _refuse_existing(path, overwrite)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in ck.model.state_dict().items()}
-    meta = {"format": SAFETENSORS_FORMAT, "model_config": json.dumps(ck.cfg.to_dict()), "task": ck.task}
-    atomic_write_bytes(path, st_save(tensors, metadata=meta))
-    return [path]
-
-
-def is_safetensors(path) -> bool:
-    """Sniff the header: an 8-byte little-endian length, then a JSON object."""
-    with open(path, "rb") as f:
-        head = f.read(9)
-    return len(head) == 9 and head[8:9] == b"{"
-
-
-def load_safetensors(path, arch=None, task=None, device=None) -> Checkpoint:
-    """Ours (config in the metadata), or any safetensors file of official TRM weights (inferred like a
-    step file, with all_config.yaml beside it if present)."""
-    path = Path(path)
-    data = path.read_bytes()
-    try:
-        sd = st_load(data)
-        header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
-    except (SafetensorError, ValueError) as e:
-        raise PtrmError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0][:160]})") from None
-    meta = header.get("__metadata__") or {}
-    if meta.get("format") != SAFETENSORS_FORMAT:
-        return load_official(path, sd, arch, task, device, meta={"format": "safetensors"})
-    cfg = TRMConfig.from_dict({**json.loads(meta["model_config"]), **(arch or {})})
-    model = build_checked(cfg, sd, path, {})
-    if device is not None:
-        model.to(device)
-    return Checkpoint(model=model, task=task or meta["task"], path=str(path), sha256=file_sha256(path),
-                      meta={"format": "safetensors"})
-
-
-WRITERS = {"native": save_native, "official": save_official, "safetensors": save_safetensors}
-
-
-def target_format(dst) -> str | None:
-    """The format a destination name implies: *.safetensors, step_<N> (official), *.pt (native)."""
-    name = Path(dst).name
-    if name.endswith(".safetensors"):
-        return "safetensors"
-    if re.fullmatch(r"step_\d+", name):
-        return "official"
-    if name.endswith(".pt"):
-        return "native"
-    return None
-
-
-def convert(src, dst, to: str | None = None, arch=None, task=None,
-            overwrite: bool = False) -> tuple[Checkpoint, list[Path]]:
-    """Load any checkpoint (native, official, safetensors) and write it as `to` (default: implied by dst)."""
-    to = to or target_format(dst)
-    if to not in WRITERS:
-        raise PtrmError(f"{dst}: cannot tell the output format from the name; pass --to native|official|safetensors")
-    ck = load_checkpoint(src, arch=arch, task=task)
-    return ck, WRITERS[to](ck, dst, overwrite)
-
-
-def _refuse_existing(path: Path, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise PtrmError(f"{path}: already exists (pass --overwrite to replace it)")
