@@ -20,7 +20,8 @@ from ptrm.checkpoint import load_checkpoint, pack_test_set, save_checkpoint
 from ptrm.data import generate_sudoku_set
 from ptrm.model import TRM, TRMConfig
 from ptrm.report import markdown
-from ptrm.search import SearchConfig, run_search, work_items
+from ptrm.runner import run_search
+from ptrm.search import SearchConfig, work_items
 
 SHIPPED = Path("results/checkpoints/sudoku.pt")
 

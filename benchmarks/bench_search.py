@@ -15,7 +15,8 @@ import torch
 
 from ptrm import metrics
 from ptrm.checkpoint import load_checkpoint
-from ptrm.search import SearchConfig, WorkItem, run_item, run_search
+from ptrm.runner import run_search
+from ptrm.search import SearchConfig, WorkItem, run_item
 
 
 def matmul_flops(dtype, n=2048, reps=5) -> float:

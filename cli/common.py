@@ -1,8 +1,12 @@
-"""Options every command that reads a checkpoint and puzzles shares, and the one way to open them."""
+"""Options the commands share, and the one way to open a checkpoint and its puzzles."""
+import dataclasses
+import functools
+
 import click
 
 from ptrm.checkpoint import load_checkpoint, parse_arch_overrides
 from ptrm.data import load_puzzles
+from ptrm.search import DTYPES, NOISE_TARGETS, SearchConfig
 
 
 def _stack(options):
@@ -25,6 +29,51 @@ data_options = _stack([
     click.option("--data", type=click.Path(), help="CSV or official dataset folder (default: the checkpoint's test set)."),
     click.option("--limit", type=click.IntRange(min=1), help="Use the first N puzzles."),
 ])
+
+ray_options = _stack([
+    click.option("--workers", default=1, show_default=True, type=int,
+                 help="Ray actors; 1 runs in this process, without Ray."),
+    click.option("--gpus-per-worker", default=1.0, show_default=True, type=float,
+                 help="GPUs per Ray actor (fractions share a GPU); ignored on a cluster without GPUs."),
+    click.option("--ray-address", help="Join a running Ray cluster: 'auto' or HOST:PORT (default: start one)."),
+])
+
+# SearchConfig field -> its command-line flags and help. Defaults and types come from the dataclass.
+_SEARCH_FLAGS = {
+    "K": (("--samples", "-K"), "Rollouts K per puzzle (the curve over k <= K comes free)."),
+    "sigma": (("--sigma",), "Noise std (absolute)."),
+    "D": (("--steps",), "Supervision steps D (default: the checkpoint's N_sup)."),
+    "seed": (("--seed",), "Seed of the rollout noise."),
+    "noise_on": (("--noise-on",), "Perturb the latent z (paper), the answer state y, or both."),
+    "chunk_size": (("--chunk-size",), "Rollouts per forward batch (speed/memory only; results are identical)."),
+    "dtype": (("--dtype",), "Activation dtype."),
+    "per_step": (("--per-step",), "Also record q_halt and correctness after every step."),
+}
+_CHOICES = {"noise_on": NOISE_TARGETS, "dtype": DTYPES}
+
+
+def _search_option(name: str, default):
+    flags, help_text = _SEARCH_FLAGS[name]
+    if isinstance(default, bool):
+        return click.option(*flags, name, is_flag=True, default=default, help=help_text)
+    # None (D) means "the checkpoint's"; given values are ints.
+    kind = click.Choice(_CHOICES[name]) if name in _CHOICES else type(default) if default is not None else int
+    return click.option(*flags, name, default=default, show_default=default is not None, type=kind, help=help_text)
+
+
+def search_options(*names, **defaults):
+    """Options for the SearchConfig fields `names` (all when none are named), with the dataclass's defaults
+    unless `defaults` gives others; the command receives them as one validated SearchConfig, `search_cfg`."""
+    names = names or tuple(_SEARCH_FLAGS)
+    field_defaults = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
+
+    def decorate(f):
+        @functools.wraps(f)
+        def command(*args, **kwargs):
+            cfg = SearchConfig(**{n: kwargs.pop(n) for n in names}).validate()
+            return f(*args, search_cfg=cfg, **kwargs)
+        return _stack([_search_option(n, defaults.get(n, field_defaults[n])) for n in names])(command)
+    return decorate
 
 
 def open_checkpoint(ckpt, arch, task):

@@ -5,12 +5,13 @@ from pathlib import Path
 import click
 import numpy as np
 
+import torch
+
 from cli.common import checkpoint_options, data_options, open_checkpoint, open_puzzles
 from ptrm.evaluate import evaluate
 from ptrm.io import atomic_write_npz
-from ptrm.tasks import maze
-
-DTYPES = ("float32", "bfloat16")
+from ptrm.model import default_dtype
+from ptrm.search import DTYPES
 
 
 @click.command("eval")
@@ -24,18 +25,12 @@ DTYPES = ("float32", "bfloat16")
 @click.option("--save-logits", is_flag=True, help="Include logits (D,N,S,V) in --save-outputs.")
 def command(ckpt, data, limit, steps, dtype, batch_size, save_outputs, save_logits, arch, task):
     """Deterministic accuracy, per-step accuracy and the Q head's AUROC."""
-    import torch
-
-    from ptrm.model import default_dtype
-
     ck = open_checkpoint(ckpt, arch, task)
     pset = open_puzzles(ck, data, limit, task)
     dt = getattr(torch, dtype) if dtype else default_dtype(ck.model.device)
     res = evaluate(ck.model, pset, steps=steps, dtype=dt, batch_size=batch_size,
                    keep_logits=save_logits, progress=True)
     m = res.metrics
-    if pset.task == "maze":  # exact match counts; a valid but different route is reported beside it
-        m["valid_path_rate"] = float(maze.valid_paths(res.preds[-1], pset.inputs).mean())
     click.echo(f"{pset.source}: {m['n']} puzzles, D={m['steps']}, {m['dtype']}")
     click.echo(f"exact accuracy {100 * m['exact_accuracy']:.2f}%   cell accuracy {100 * m['cell_accuracy']:.2f}%   "
                f"Q AUROC {m['q_auroc']:.3f}")

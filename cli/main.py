@@ -4,6 +4,7 @@ import warnings
 
 import click
 
+from cli import convert, data, evaluate, plot, search, sweep, train
 from ptrm.errors import PtrmError
 
 
@@ -30,12 +31,6 @@ def main():
     warnings.formatwarning = _one_line_warning
 
 
-def _register():
-    from cli import convert, data, evaluate, plot, search, sweep, train
-
-    for module in (convert, data, evaluate, plot, search, sweep, train):
-        main.add_command(module.command)
-    main.add_command(search.solve_command)
-
-
-_register()
+for _module in (convert, data, evaluate, plot, search, sweep, train):
+    main.add_command(_module.command)
+main.add_command(search.solve_command)

@@ -3,9 +3,8 @@ from pathlib import Path
 
 import click
 
-from cli.common import checkpoint_options, data_options, open_checkpoint, open_puzzles
-from ptrm import plots
-from ptrm.search import NOISE_TARGETS, SearchConfig
+from cli.common import checkpoint_options, data_options, open_checkpoint, open_puzzles, search_options
+from ptrm import basin, plots
 
 
 class FolderFirst(click.Group):
@@ -46,21 +45,15 @@ def folder_command(folder, fmt, out):
 @checkpoint_options
 @data_options
 @click.option("--puzzle", type=int, help="Puzzle index (default: the first failed one that some rollout escapes).")
-@click.option("--samples", "-K", "K", default=100, show_default=True, type=int, help="Rollouts K.")
-@click.option("--sigma", default=0.3, show_default=True, type=float, help="Noise std (absolute).")
-@click.option("--steps", "D", type=int, help="Supervision steps D (default: the checkpoint's N_sup).")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--noise-on", default="z", show_default=True, type=click.Choice(NOISE_TARGETS))
-@click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "bfloat16"]))
+@search_options("K", "sigma", "D", "seed", "noise_on", "dtype", **basin.DEFAULTS)
 @format_option
 @click.option("--out", default="plots", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-def basin_command(ckpt, arch, task, data, limit, puzzle, K, sigma, D, seed, noise_on, dtype, fmt, out):
+def basin_command(ckpt, arch, task, data, limit, puzzle, search_cfg, fmt, out):
     """PCA of the final states of K rollouts of one puzzle the deterministic TRM fails (paper Figure 5)."""
-    cfg = SearchConfig(K=K, sigma=sigma, D=D, noise_on=noise_on, seed=seed, dtype=dtype).validate()
     ck = open_checkpoint(ckpt, arch, task)
     pset = open_puzzles(ck, data, limit, task)
-    basin = plots.basin_states(ck, pset, cfg, puzzle)
-    path = plots.basin_figure(basin, out / f"basin_escape.{fmt}")
-    click.echo(f"puzzle {basin.puzzle}: {int(basin.records.correct.sum())}/{K} rollouts correct, "
-               f"deterministic TRM {'correct' if basin.det_correct else 'wrong'}")
+    b = basin.basin_states(ck, pset, search_cfg, puzzle)
+    path = plots.basin_figure(b, out / f"basin_escape.{fmt}")
+    click.echo(f"puzzle {b.puzzle}: {int(b.records.correct.sum())}/{search_cfg.K} rollouts correct, "
+               f"deterministic TRM {'correct' if b.det_correct else 'wrong'}")
     click.echo(path)

@@ -3,10 +3,8 @@ from pathlib import Path
 
 import click
 
-from cli.common import checkpoint_options, data_options, open_checkpoint, open_puzzles
-from cli.search import ray_options
+from cli.common import checkpoint_options, data_options, open_checkpoint, open_puzzles, ray_options, search_options
 from ptrm.errors import PtrmError
-from ptrm.search import NOISE_TARGETS, SearchConfig
 from ptrm.sweep import SWEEP_FILE, run_sweep
 
 
@@ -23,29 +21,23 @@ def parse_list(text: str, kind, option: str) -> list:
 @data_options
 @click.option("--sigmas", required=True, help="Noise levels, comma-separated: 0,0.05,0.1")
 @click.option("--steps", help="Supervision steps D, comma-separated: 16,32 (default: the checkpoint's N_sup).")
-@click.option("--samples", "-K", "K", default=64, show_default=True, type=int,
-              help="Rollouts K per puzzle in every cell (the curve over k <= K comes free).")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--noise-on", default="z", show_default=True, type=click.Choice(NOISE_TARGETS))
-@click.option("--chunk-size", default=512, show_default=True, type=int,
-              help="Rollouts per work item (speed/memory only; results are identical).")
-@click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "bfloat16"]))
+@search_options("K", "seed", "noise_on", "chunk_size", "dtype")
 @ray_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Sweep folder (default: runs/sweep-<checkpoint name>).")
 @click.option("--resume", is_flag=True, help="Insist that --out already holds this sweep (re-running resumes anyway).")
-def command(ckpt, arch, task, data, limit, sigmas, steps, K, seed, noise_on, chunk_size, dtype, workers, gpus_per_worker,
-            ray_address, out, resume):
+def command(ckpt, arch, task, data, limit, sigmas, steps, search_cfg, workers, gpus_per_worker, ray_address, out,
+            resume):
     """Search every (sigma, D) cell not finished yet, then write summary.csv and summary.md."""
     sigmas = parse_list(sigmas, float, "--sigmas")
     steps = parse_list(steps, int, "--steps") if steps is not None else None
-    cfg = SearchConfig(K=K, seed=seed, noise_on=noise_on, chunk_size=chunk_size, dtype=dtype).validate()
     out = out or Path("runs") / f"sweep-{Path(ckpt).stem}"
     if resume and not (out / SWEEP_FILE).is_file():
         raise PtrmError(f"--resume: {out} holds no sweep to resume")
     ck = open_checkpoint(ckpt, arch, task)
     pset = open_puzzles(ck, data, limit, task)
-    run_sweep(ck, pset, sigmas, steps, cfg, out, workers, gpus_per_worker, ray_address, log=click.echo)
-    click.echo(f"\n{len(pset)} puzzles from {pset.source}; K={K}, seed {seed}, noise on {noise_on}")
+    run_sweep(ck, pset, sigmas, steps, search_cfg, out, workers, gpus_per_worker, ray_address, log=click.echo)
+    click.echo(f"\n{len(pset)} puzzles from {pset.source}; K={search_cfg.K}, seed {search_cfg.seed}, "
+               f"noise on {search_cfg.noise_on}")
     click.echo((out / "summary.md").read_text().rstrip())
     click.echo(f"summary: {out}/summary.csv (with 95% intervals)")

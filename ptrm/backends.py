@@ -6,6 +6,8 @@ function of (checkpoint, puzzle, seed, k, sigma, D), so both give identical reco
 Ray re-runs after an actor died gives the rows it would have given the first time.
 
 Both are context managers: `with make_backend(ckpt, workers=2) as backend: run_search(..., backend)`.
+Ray (and grpc) are imported inside the functions that use them: a seconds-long import that an in-process
+search never needs.
 """
 import ctypes
 import logging
@@ -15,7 +17,9 @@ import sys
 
 import torch
 
+from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
+from ptrm.model import default_device
 from ptrm.search import run_item
 
 
@@ -78,9 +82,6 @@ class Worker:
     """
 
     def __init__(self, path: str, sha256: str, load_kwargs: dict, cpus: int):
-        from ptrm.checkpoint import load_checkpoint
-        from ptrm.model import default_device
-
         device = default_device()  # Ray shows an actor only the GPUs it asked for (none: CPU)
         if device.type == "cpu":
             torch.set_num_threads(cpus)

@@ -270,6 +270,13 @@ def generate_sudoku_set(n: int, seed, min_clues: int = 17, max_clues: int | None
                      sudoku.VOCAB_SIZE, sudoku.SEQ_LEN, source)
 
 
+def sudoku_from_text(text: str, source: str = "command line") -> PuzzleSet:
+    """One Sudoku from an 81-character string ('.' or 0 for blanks), its answer unknown (labels ignored)."""
+    tokens = sudoku.encode(sudoku.parse(text))[None]
+    return PuzzleSet(tokens, np.full_like(tokens, IGNORE_LABEL), np.zeros(1, np.int32), "sudoku",
+                     sudoku.VOCAB_SIZE, sudoku.SEQ_LEN, source)
+
+
 def generate_maze_set(n: int, seed) -> PuzzleSet:
     """n generated perfect mazes with their unique route as label; see maze.generate."""
     questions, labels = maze.generate(n, seed)

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.model import TRM
-from ptrm.tasks import IGNORE_LABEL
+from ptrm.tasks import IGNORE_LABEL, maze
 
 
 def check_compatible(model: TRM, pset: PuzzleSet) -> None:
@@ -78,4 +78,6 @@ def evaluate(model: TRM, pset: PuzzleSet, steps=None, dtype=torch.float32, batch
         "q_auroc": auroc(qs[-1], exact[-1]),
         "q_precision": float(exact[-1][qs[-1] > 0].mean()) if (qs[-1] > 0).any() else float("nan"),
     }
+    if pset.task == "maze":  # exact match counts; a valid but different route is reported beside it
+        metrics["valid_path_rate"] = float(maze.valid_paths(preds[-1], pset.inputs).mean())
     return EvalResult(preds, qs, np.concatenate(logits, 1) if keep_logits else None, metrics)

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 
 from ptrm import metrics
-from ptrm.search import SearchRun
+from ptrm.runner import SearchRun
 
 RULE_NAMES = {"pass": "pass@K (oracle)", "best_q": "best-Q@K", "mode": "mode@K", "q_weighted": "Q-weighted@K"}
 

@@ -13,21 +13,19 @@ order of work, the device, or how the work is split over Ray actors. Rollouts ar
 network in work items of at most `chunk_size` rows; only one item's states are ever in memory.
 """
 import hashlib
-import time
 from dataclasses import asdict, dataclass
+
 import numpy as np
 import pandas as pd
 import torch
 
-from tqdm import tqdm
-
-from ptrm import metrics
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
-from ptrm.evaluate import check_compatible, evaluate, exact_and_cell
+from ptrm.evaluate import exact_and_cell
 from ptrm.model import TRM
 
 NOISE_TARGETS = ("z", "y", "both")
+DTYPES = ("float32", "bfloat16")  # activation dtypes a search runs in
 
 
 @dataclass(frozen=True)
@@ -52,8 +50,8 @@ class SearchConfig:
             raise PtrmError(f"--noise-on must be one of {', '.join(NOISE_TARGETS)}, got {self.noise_on!r}")
         if self.chunk_size < 1:
             raise PtrmError(f"--chunk-size must be >= 1, got {self.chunk_size}")
-        if self.dtype not in ("float32", "bfloat16"):
-            raise PtrmError(f"--dtype must be float32 or bfloat16, got {self.dtype!r}")
+        if self.dtype not in DTYPES:
+            raise PtrmError(f"--dtype must be {' or '.join(DTYPES)}, got {self.dtype!r}")
         return self
 
     def to_dict(self) -> dict:
@@ -148,76 +146,3 @@ def run_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig,
 def sort_records(records: pd.DataFrame) -> pd.DataFrame:
     """Canonical row order, so records from any backend or chunking compare equal."""
     return records.sort_values(["puzzle", "k"], kind="stable").reset_index(drop=True)
-
-
-@dataclass
-class SearchRun:
-    records: pd.DataFrame       # one row per (puzzle, rollout), sorted by (puzzle, k)
-    manifest: dict              # everything needed to reproduce and cost the run
-
-
-def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress: bool = True,
-               deterministic: bool = True) -> SearchRun:
-    """The whole search: every work item through `backend` (default: in-process), records, manifest.
-
-    With `deterministic`, also runs the plain TRM (sigma 0, one rollout) on the same puzzles, the baseline
-    every table compares against.
-    """
-    from ptrm import backends  # backends import this module
-
-    cfg.validate()
-    check_compatible(ckpt.model, pset)
-    D = cfg.D or ckpt.cfg.halt_max_steps
-    backend = backend or backends.LocalBackend(ckpt.model)
-    items = work_items(len(pset), cfg.K, cfg.chunk_size)
-    t0 = time.perf_counter()
-    parts = []
-    with tqdm(total=len(pset) * cfg.K, unit="rollout", desc=f"search K={cfg.K} sigma={cfg.sigma}",
-              disable=not progress) as bar:
-        for records in backend.map(pset, items, cfg):
-            parts.append(records)
-            bar.update(len(records))
-    wall = time.perf_counter() - t0
-    records = sort_records(pd.concat(parts, ignore_index=True))
-    manifest = {
-        "checkpoint": {"path": ckpt.path, "sha256": ckpt.sha256},
-        "data": {"source": pset.source, "task": pset.task, "n_puzzles": len(pset)},
-        "search": {**cfg.to_dict(), "D": D},
-        "backend": backend.describe(),
-        "wall_seconds": wall,
-        "flops_per_rollout": metrics.flops_per_puzzle(ckpt.cfg, D),
-        "flops_total": metrics.flops_per_puzzle(ckpt.cfg, D, cfg.K) * len(pset),
-        "versions": versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    if deterministic:
-        t = time.perf_counter()
-        res = evaluate(ckpt.model, pset, steps=D, dtype=getattr(torch, cfg.dtype))
-        seconds = time.perf_counter() - t
-        exact = exact_and_cell(res.preds[-1], pset.labels)[0]
-        manifest["deterministic"] = {"exact_accuracy": float(exact.mean()), "ci": metrics.mean_ci(exact),
-                                     "q_auroc": res.metrics["q_auroc"], "wall_seconds": seconds}
-    return SearchRun(records, manifest)
-
-
-def versions() -> dict:
-    import platform
-
-    import ptrm
-    return {"ptrm": ptrm.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "pandas": pd.__version__, "python": platform.python_version()}
-
-
-def solve(model: TRM, pset: PuzzleSet, cfg: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Best-Q answer per puzzle: K rollouts each, keep the one with the highest final q_halt (ties: lowest k).
-
-    Returns (answers [N, S] token ids, q_halt [N]); works for puzzles whose labels are unknown.
-    """
-    cfg.validate()
-    check_compatible(model, pset)
-    parts = [run_item(model, pset, item, cfg, return_states=True)
-             for item in work_items(len(pset), cfg.K, cfg.chunk_size)]
-    records = pd.concat(parts, ignore_index=True)
-    preds = np.concatenate([r.attrs["preds"] for r in parts])
-    best = records.assign(neg_q=-records.q_halt).sort_values(["puzzle", "neg_q", "k"]).groupby("puzzle").head(1)
-    return preds[best.index.values], best.q_halt.values

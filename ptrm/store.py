@@ -9,7 +9,7 @@ import pandas as pd
 
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write, atomic_write_text
-from ptrm.search import SearchRun
+from ptrm.runner import SearchRun
 
 
 def save_run(run: SearchRun, out) -> Path:

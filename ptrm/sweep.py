@@ -24,7 +24,8 @@ from ptrm.backends import make_backend
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_text
 from ptrm.report import RULE_NAMES, compute_per_puzzle, markdown
-from ptrm.search import SearchConfig, run_search
+from ptrm.runner import run_search
+from ptrm.search import SearchConfig
 from ptrm.store import load_run, save_run
 
 SWEEP_FILE = "sweep.json"

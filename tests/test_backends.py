@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from cli.main import main
 from ptrm.backends import LocalBackend, RayBackend, make_backend
 from ptrm.checkpoint import load_checkpoint
-from ptrm.search import SearchConfig, run_search, sort_records, work_items
+from ptrm.runner import run_search
+from ptrm.search import SearchConfig, sort_records, work_items
 from ptrm.store import load_run
 
 # Small items, so the run is many items long and an actor can be killed while it holds some.

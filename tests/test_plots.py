@@ -10,7 +10,9 @@ from cli.main import main
 from ptrm import plots
 from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
-from ptrm.search import SearchConfig, run_search
+from ptrm.basin import basin_states
+from ptrm.runner import run_search
+from ptrm.search import SearchConfig
 from ptrm.store import load_run, save_run
 
 CFG = SearchConfig(K=4, sigma=0.3, D=2, per_step=True)
@@ -62,7 +64,7 @@ def test_sweep_folder_gives_sigma_sweep_and_depth_vs_width(sweep_dir, tmp_path):
 
 def test_basin_escape_from_the_model(ckpt, puzzles, tmp_path):
     cfg, puzzles = SearchConfig(K=5, sigma=0.3, D=1), puzzles.head(4)
-    b = plots.basin_states(ckpt, puzzles, cfg, max_tries=2)
+    b = basin_states(ckpt, puzzles, cfg, max_tries=2)
     assert not b.det_correct and b.states.shape == (5, ckpt.cfg.hidden_size)
     # the basin's rollouts are exactly the search's rollouts of that puzzle
     rec = run_search(ckpt, puzzles, cfg, progress=False, deterministic=False).records
@@ -70,7 +72,7 @@ def test_basin_escape_from_the_model(ckpt, puzzles, tmp_path):
                                   rec[rec.puzzle == b.puzzle].reset_index(drop=True))
     assert_image(plots.basin_figure(b, tmp_path / "basin.pdf"), b"%PDF")
     with pytest.raises(PtrmError, match="outside"):
-        plots.basin_states(ckpt, puzzles, cfg, puzzle=len(puzzles))
+        basin_states(ckpt, puzzles, cfg, puzzle=len(puzzles))
 
 
 def test_nothing_to_plot_is_an_error(tmp_path, run_dir):

@@ -7,7 +7,8 @@ from click.testing import CliRunner
 from cli.main import main
 from ptrm.checkpoint import load_checkpoint
 from ptrm.evaluate import evaluate
-from ptrm.search import SearchConfig, run_search, work_items
+from ptrm.runner import run_search
+from ptrm.search import SearchConfig, work_items
 from ptrm.store import load_run
 
 

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from cli.main import main
 from ptrm.checkpoint import load_checkpoint, pack_test_set, save_checkpoint
 from ptrm.model import TRM
-from ptrm.search import SearchConfig, run_search
+from ptrm.runner import run_search
+from ptrm.search import SearchConfig
 from ptrm.store import load_run
 from ptrm.sweep import run_sweep
 

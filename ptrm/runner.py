@@ -1,0 +1,94 @@
+"""A whole PTRM search: work items through a backend, then the records, the manifest and the baseline.
+
+search.py computes rollouts; this module runs them all (through ptrm.backends), times them, records what
+is needed to reproduce and cost the run (the manifest), and adds the deterministic TRM the tables compare
+against. `solve` is the small in-process path for puzzles without labels.
+"""
+import platform
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+import ptrm
+from ptrm import metrics
+from ptrm.backends import LocalBackend
+from ptrm.data import PuzzleSet
+from ptrm.evaluate import check_compatible, evaluate, exact_and_cell
+from ptrm.model import TRM
+from ptrm.search import SearchConfig, run_item, sort_records, work_items
+
+
+@dataclass
+class SearchRun:
+    records: pd.DataFrame       # one row per (puzzle, rollout), sorted by (puzzle, k)
+    manifest: dict              # everything needed to reproduce and cost the run
+
+
+def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress: bool = True,
+               deterministic: bool = True) -> SearchRun:
+    """The whole search: every work item through `backend` (default: in-process), records, manifest.
+
+    With `deterministic`, the manifest also holds the deterministic baseline on the same puzzles.
+    """
+    cfg.validate()
+    check_compatible(ckpt.model, pset)
+    D = cfg.D or ckpt.cfg.halt_max_steps
+    backend = backend or LocalBackend(ckpt.model)
+    items = work_items(len(pset), cfg.K, cfg.chunk_size)
+    t0 = time.perf_counter()
+    parts = []
+    with tqdm(total=len(pset) * cfg.K, unit="rollout", desc=f"search K={cfg.K} sigma={cfg.sigma}",
+              disable=not progress) as bar:
+        for records in backend.map(pset, items, cfg):
+            parts.append(records)
+            bar.update(len(records))
+    wall = time.perf_counter() - t0
+    records = sort_records(pd.concat(parts, ignore_index=True))
+    manifest = {
+        "checkpoint": {"path": ckpt.path, "sha256": ckpt.sha256},
+        "data": {"source": pset.source, "task": pset.task, "n_puzzles": len(pset)},
+        "search": {**cfg.to_dict(), "D": D},
+        "backend": backend.describe(),
+        "wall_seconds": wall,
+        "flops_per_rollout": metrics.flops_per_puzzle(ckpt.cfg, D),
+        "flops_total": metrics.flops_per_puzzle(ckpt.cfg, D, cfg.K) * len(pset),
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if deterministic:
+        manifest["deterministic"] = deterministic_baseline(ckpt.model, pset, D, cfg.dtype)
+    return SearchRun(records, manifest)
+
+
+def deterministic_baseline(model: TRM, pset: PuzzleSet, D: int, dtype: str) -> dict:
+    """The plain TRM (no noise, one rollout, D steps) on the same puzzles: what every table compares against."""
+    t = time.perf_counter()
+    res = evaluate(model, pset, steps=D, dtype=getattr(torch, dtype))
+    seconds = time.perf_counter() - t
+    exact = exact_and_cell(res.preds[-1], pset.labels)[0]
+    return {"exact_accuracy": float(exact.mean()), "ci": metrics.mean_ci(exact),
+            "q_auroc": res.metrics["q_auroc"], "wall_seconds": seconds}
+
+
+def versions() -> dict:
+    return {"ptrm": ptrm.__version__, "torch": torch.__version__, "numpy": np.__version__,
+            "pandas": pd.__version__, "python": platform.python_version()}
+
+
+def solve(model: TRM, pset: PuzzleSet, cfg: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Best-Q answer per puzzle: K rollouts each, keep the one with the highest final q_halt (ties: lowest k).
+
+    Returns (answers [N, S] token ids, q_halt [N]); works for puzzles whose labels are unknown.
+    """
+    cfg.validate()
+    check_compatible(model, pset)
+    parts = [run_item(model, pset, item, cfg, return_states=True)
+             for item in work_items(len(pset), cfg.K, cfg.chunk_size)]
+    records = pd.concat(parts, ignore_index=True)
+    preds = np.concatenate([r.attrs["preds"] for r in parts])
+    best = records.assign(neg_q=-records.q_halt).sort_values(["puzzle", "neg_q", "k"]).groupby("puzzle").head(1)
+    return preds[best.index.values], best.q_halt.values
