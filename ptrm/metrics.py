@@ -11,7 +11,7 @@ choices), the selectors on full records break ties deterministically by the lowe
 Rollouts are exchangeable, so the lowest index is itself a random tie-break and the two views agree
 in expectation.
 
-Names from the paper: K  # rollouts per puzzle; D  # supervision steps per rollout;
+Names from the paper: K  # rollouts per puzzle; D  # supervision steps per rollout; H  # hidden size;
 Q  # the final q_halt logit, sigmoid(Q) = the model's belief that the whole answer is right.
 """
 
@@ -262,25 +262,25 @@ def flops_per_step(cfg):
     """Network FLOPs of one TRM supervision step for one puzzle (2 FLOPs per multiply-add).
 
     Counts matmuls only: per network call, each of the L_layers blocks runs a token mixer (mlp_t: a
-    SwiGLU over the token axis of width L for each of the D channels; attention: qkv and output
-    projections plus Q K^T and attention-times-V) and a SwiGLU over D on each of L = seq_len +
+    SwiGLU over the token axis of width L for each of the H channels; attention: qkv and output
+    projections plus Q K^T and attention-times-V) and a SwiGLU over H on each of L = seq_len +
     puzzle_emb_len tokens. One step makes H_cycles * (L_cycles + 1) calls, then lm_head on the seq_len
     answer tokens (the prefix rows are discarded) and q_head on one token. Norms, RoPE, softmax,
     activations and residual adds are ignored (a few percent at these widths). num_heads does not matter:
-    heads split D without changing the multiply-add count.
+    heads split H without changing the multiply-add count.
     """
     missing = [f for f in _CFG_FIELDS if not hasattr(cfg, f)]
     if missing:
         raise PtrmError(f"config lacks field(s): {', '.join(missing)}")
-    D = cfg.hidden_size
+    hidden = cfg.hidden_size
     L = cfg.seq_len + cfg.puzzle_emb_len  # tokens the network sees
     if cfg.mlp_t:
-        mixer = 3 * swiglu_inter(L, cfg.expansion) * L * D  # gate_up [2i, L] + down [L, i], on D channels
+        mixer = 3 * swiglu_inter(L, cfg.expansion) * L * hidden  # gate_up [2i, L] + down [L, i], on H channels
     else:
-        mixer = L * (3 * D * D + D * D) + 2 * L * L * D  # qkv + o_proj per token; QK^T and AV
-    channel = 3 * swiglu_inter(D, cfg.expansion) * D * L
+        mixer = L * (3 * hidden * hidden + hidden * hidden) + 2 * L * L * hidden  # qkv + o_proj per token; QK^T and AV
+    channel = 3 * swiglu_inter(hidden, cfg.expansion) * hidden * L
     calls = cfg.H_cycles * (cfg.L_cycles + 1)
-    macs = calls * cfg.L_layers * (mixer + channel) + cfg.seq_len * cfg.vocab_size * D + 2 * D
+    macs = calls * cfg.L_layers * (mixer + channel) + cfg.seq_len * cfg.vocab_size * hidden + 2 * hidden
     return 2 * macs
 
 

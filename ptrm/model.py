@@ -10,6 +10,10 @@ state dict, so an official checkpoint loads after stripping its `_orig_mod.model
 
 Weights are stored in fp32 and cast to the activation dtype per op (`forward_dtype`), as the official
 code does; norms and RoPE run in fp32.
+
+Dimensions in shapes and names, here and in the search (the paper's letters where it has them):
+  B batch rows   L tokens the network sees (puzzle_emb_len + seq_len)   S answer tokens (seq_len)
+  H hidden size (`hidden`)   V vocab   K rollouts per puzzle   D supervision steps (N_sup by default)
 """
 import math
 from dataclasses import asdict, dataclass, fields
@@ -130,7 +134,7 @@ class Attention(nn.Module):
     def forward(self, x, cos_sin):
         B, L, _ = x.shape
         qkv = self.qkv_proj(x).view(B, L, 3 * self.num_heads, self.head_dim)
-        q, k, v = qkv.split(self.num_heads, dim=2)  # [B, L, H, hd] each
+        q, k, v = qkv.split(self.num_heads, dim=2)  # [B, L, heads, head_dim] each
         if cos_sin is not None:
             cos, sin = (t.unsqueeze(-2) for t in cos_sin)
             q, k = ((t.float() * cos + rotate_half(t.float()) * sin).to(x.dtype) for t in (q, k))
@@ -152,7 +156,7 @@ class Block(nn.Module):
 
     def forward(self, h, cos_sin):
         if hasattr(self, "mlp_t"):
-            # The norm runs over the TOKEN axis here, because h is transposed to [B, D, L].
+            # The norm runs over the TOKEN axis here, because h is transposed to [B, H, L].
             h = h.transpose(1, 2)
             h = rms_norm(h + self.mlp_t(h), self.eps).transpose(1, 2)
         else:
@@ -176,20 +180,20 @@ class TRM(nn.Module):
     def __init__(self, cfg: TRMConfig):
         super().__init__()
         self.cfg = cfg
-        D = cfg.hidden_size
-        self.embed_scale = math.sqrt(D)
-        self.embed_tokens = CastedEmbedding(cfg.vocab_size, D, std=1 / self.embed_scale)
-        self.lm_head = CastedLinear(D, cfg.vocab_size)
-        self.q_head = CastedLinear(D, 2, bias=True)
+        hidden = cfg.hidden_size
+        self.embed_scale = math.sqrt(hidden)
+        self.embed_tokens = CastedEmbedding(cfg.vocab_size, hidden, std=1 / self.embed_scale)
+        self.lm_head = CastedLinear(hidden, cfg.vocab_size)
+        self.q_head = CastedLinear(hidden, 2, bias=True)
         with torch.no_grad():  # Q starts confidently "not done": sigmoid(-5) ~ 0.007
             self.q_head.weight.zero_()
             self.q_head.bias.fill_(-5)
         if cfg.puzzle_emb_ndim > 0:
             self.puzzle_emb = PuzzleEmbedding(cfg.num_puzzle_identifiers, cfg.puzzle_emb_ndim)
         if cfg.pos_encodings == "learned":
-            self.embed_pos = CastedEmbedding(cfg.total_len, D, std=1 / self.embed_scale)
+            self.embed_pos = CastedEmbedding(cfg.total_len, hidden, std=1 / self.embed_scale)
         elif cfg.pos_encodings == "rope":
-            hd = D // cfg.num_heads
+            hd = hidden // cfg.num_heads
             inv_freq = 1.0 / cfg.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd)
             freqs = torch.outer(torch.arange(cfg.total_len, dtype=torch.float32), inv_freq)
             emb = torch.cat((freqs, freqs), dim=-1)
@@ -199,8 +203,8 @@ class TRM(nn.Module):
             raise ValueError(f"pos_encodings must be rope, learned or none, not {cfg.pos_encodings!r}")
         self.L_level = ReasoningModule(cfg)
         # Fixed initial states, never trained (stored in the checkpoint like the official bf16 buffers).
-        self.register_buffer("H_init", trunc_normal_(torch.empty(D), std=1))
-        self.register_buffer("L_init", trunc_normal_(torch.empty(D), std=1))
+        self.register_buffer("H_init", trunc_normal_(torch.empty(hidden), std=1))
+        self.register_buffer("L_init", trunc_normal_(torch.empty(hidden), std=1))
 
     @property
     def device(self):
