@@ -10,6 +10,7 @@ rating is the number of guesses (search nodes below the root) needed to prove it
 """
 import numpy as np
 from numba import njit
+from tqdm import tqdm
 
 from ptrm.errors import PtrmError
 
@@ -324,7 +325,6 @@ def generate(n: int, seed, min_clues: int = 17, max_clues: int | None = None, mi
     ratings = np.zeros(n, np.int64)
     indices = range(n)
     if progress:
-        from tqdm import tqdm
         indices = tqdm(indices, desc="sudoku", unit="puzzle")
     for i in indices:
         ratings[i] = _generate_one(puzzle_seed(seed, i), min_clues, target_hi, max_clues, min_guesses,
