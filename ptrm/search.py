@@ -8,9 +8,12 @@
         record: final answer argmax(logits), final q_halt, correctness
 
 The noise of rollout (p, k) is drawn on the CPU from its own generator seeded by (seed, p, k), so a
-record depends only on (checkpoint, puzzle, seed, k, sigma, D, noise target): never on the chunk size, the
-order of work, the device, or how the work is split over Ray actors. Rollouts are batched through the
-network in work items of at most `chunk_size` rows; only one item's states are ever in memory.
+record depends only on (checkpoint, puzzle, seed, k, sigma, D, noise target): never on the order of work or
+how the work is split over Ray actors, and in fp32 never on the chunk size. (In bf16, math libraries pick
+their matmul kernel by shape; on AMX CPUs an item of only a few rollouts rounds differently from a large one,
+so bf16 records are bit-identical for a given chunk size, and agree up to bf16 rounding across chunk sizes.)
+Rollouts are batched through the network in work items of at most `chunk_size` rows; only one item's states
+are ever in memory.
 """
 import hashlib
 from dataclasses import asdict, dataclass

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from ptrm.checkpoint import load_checkpoint
+from ptrm import hardware
 from ptrm.data import PuzzleSet, write_official
 from ptrm.model import TRM, TRMConfig
 
@@ -32,22 +33,56 @@ def fixture_inputs():
             torch.from_numpy(np.load(FIXTURE / "puzzle_identifiers.npy")))
 
 
-def test_fp32_reproduces_every_official_step(official):
+def fp32_bound(step):
+    """How far fp32 logits may drift from the official fixture at supervision step `step` (1-based).
+
+    The fixture was made on one CPU; another CPU (or torch's AVX2 kernels on this one) sums in another
+    order, and sixteen recursions amplify the difference. Measured max |logit diff| per step: 1.7e-6 .. 2.1e-6
+    at step 1, 1.2e-5 .. 1.7e-5 at step 8, 1.0e-4 .. 1.5e-4 at step 16 (Xeon with AMX, its AVX-512 kernels
+    without AMX, and its AVX2 kernels; an AMD Zen 3 reported 1.29e-4 at step 15). The bound, 1e-5 doubling
+    every two steps, keeps 5x or more above all of them; any wrong math moves step 1 by 1e-2 or more.
+    """
+    return 1e-5 * 2 ** ((step - 1) / 2)
+
+
+def assert_matches_official_fp32(logits, preds, q_halt):
     ref = np.load(FIXTURE / "outputs_fp32.npz")
-    out = official.model.rollout(*fixture_inputs(), dtype=torch.float32, keep_logits=True)
-    logits = out["logits"].numpy()
     assert logits.shape == ref["logits"].shape == (16, 8, 81, 11)
-    per_step = np.abs(logits - ref["logits"]).max(axis=(1, 2, 3))
-    assert per_step.max() <= 1e-4, per_step
-    np.testing.assert_array_equal(out["preds"].numpy(), ref["preds"])
-    np.testing.assert_allclose(out["q_halt"].numpy(), ref["q_halt_logits"], atol=1e-4)
+    for t in range(16):
+        bound = fp32_bound(t + 1)
+        drift = np.abs(logits[t] - ref["logits"][t]).max()
+        assert drift <= bound, f"step {t + 1}: logits differ by {drift:.2e} > {bound:.2e} on {hardware.cpu().describe()}"
+        assert np.abs(q_halt[t] - ref["q_halt_logits"][t]).max() <= bound, f"step {t + 1}: q_halt"
+        # argmax must agree wherever the official top-2 gap is wider than the drift could close
+        top2 = np.sort(ref["logits"][t], -1)[..., -2:]
+        decided = top2[..., 1] - top2[..., 0] > 2 * bound
+        assert decided.mean() > 0.99
+        np.testing.assert_array_equal(preds[t][decided], ref["preds"][t][decided], err_msg=f"step {t + 1}")
 
 
-def test_bf16_agrees_with_official_predictions(official):
-    ref = np.load(FIXTURE / "outputs_bf16.npz")
-    out = official.model.rollout(*fixture_inputs(), dtype=torch.bfloat16)
-    agreement = (out["preds"].numpy() == ref["preds"]).mean(axis=(1, 2))  # per step
-    assert agreement.min() >= 0.99, agreement
+def test_fp32_reproduces_every_official_step(official):
+    out = official.model.rollout(*fixture_inputs(), dtype=torch.float32, keep_logits=True)
+    assert_matches_official_fp32(out["logits"].numpy(), out["preds"].numpy(), out["q_halt"].numpy())
+
+
+def test_bf16_agrees_with_official_bf16_and_with_our_fp32_at_early_steps(official):
+    """bf16 keeps 8 bits of mantissa, so its runs part ways after a few recursions on any two CPUs (or
+    kernels: AMX, AVX-512 BF16 and torch's AVX2 emulation round differently); the first four steps are
+    where a comparison means something. Both references are checked on every CPU: the official code's bf16
+    outputs, and our own fp32 run. Measured max |logit diff| at steps 1-4: <= 0.06 against the official bf16
+    and <= 0.16 against our fp32, on the three kernel families above; wrong math moves them by > 1.
+    """
+    fixture_bf16 = np.load(FIXTURE / "outputs_bf16.npz")
+    ours = official.model.rollout(*fixture_inputs(), dtype=torch.bfloat16, keep_logits=True)
+    ours_fp32 = official.model.rollout(*fixture_inputs(), dtype=torch.float32, keep_logits=True)
+    logits = ours["logits"].numpy()
+    where = hardware.cpu().describe()
+    for t in range(4):
+        vs_official = np.abs(logits[t] - fixture_bf16["logits"][t]).max()
+        vs_fp32 = np.abs(logits[t] - ours_fp32["logits"][t].numpy()).max()
+        assert vs_official <= 0.15, f"step {t + 1}: {vs_official:.3f} from the official bf16 on {where}"
+        assert vs_fp32 <= 0.3, f"step {t + 1}: {vs_fp32:.3f} from our fp32 on {where}"
+        assert np.abs(ours["q_halt"][t].float().numpy() - fixture_bf16["q_halt_logits"][t]).max() <= 0.15
 
 
 def test_eval_cli_saves_the_official_outputs(tmp_path):
@@ -59,10 +94,8 @@ def test_eval_cli_saves_the_official_outputs(tmp_path):
     res = CliRunner().invoke(main, ["eval", "--ckpt", str(FIXTURE / "step_0"), "--data", str(tmp_path / "data"),
                                     "--dtype", "float32", "--save-outputs", str(out), "--save-logits"])
     assert res.exit_code == 0, res.output
-    saved, ref = np.load(out), np.load(FIXTURE / "outputs_fp32.npz")
-    assert np.abs(saved["logits"] - ref["logits"]).max() <= 1e-4
-    np.testing.assert_array_equal(saved["preds"], ref["preds"])
-    np.testing.assert_allclose(saved["q_halt"], ref["q_halt_logits"], atol=1e-4)
+    saved = np.load(out)
+    assert_matches_official_fp32(saved["logits"], saved["preds"], saved["q_halt"])
 
 
 # ----------------------------------------------------------------------------- MLP-t, from the spec
