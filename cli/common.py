@@ -46,7 +46,7 @@ _SEARCH_FLAGS = {
     "seed": (("--seed",), "Seed of the rollout noise."),
     "noise_on": (("--noise-on",), "Perturb the latent z (paper), the answer state y, or both."),
     "chunk_size": (("--chunk-size",), "Rollouts per forward batch (speed/memory only; results are identical)."),
-    "dtype": (("--dtype",), "Activation dtype."),
+    "dtype": (("--dtype",), "Activation dtype; auto = bf16 where the hardware computes it natively, else fp32."),
     "per_step": (("--per-step",), "Also record q_halt and correctness after every step."),
 }
 _CHOICES = {"noise_on": NOISE_TARGETS, "dtype": DTYPES}

@@ -5,12 +5,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-import torch
-
 from cli.common import checkpoint_options, data_options, open_checkpoint, open_puzzles
 from ptrm.evaluate import evaluate
 from ptrm.io import atomic_write_npz
-from ptrm.model import default_dtype
+from ptrm.hardware import dtype_name, resolve_dtype
 from ptrm.search import DTYPES
 
 
@@ -18,7 +16,8 @@ from ptrm.search import DTYPES
 @checkpoint_options
 @data_options
 @click.option("--steps", type=click.IntRange(min=1), help="Supervision steps D (default: the checkpoint's N_sup).")
-@click.option("--dtype", type=click.Choice(DTYPES), help="Activation dtype (default: fp32 on CPU, bf16 on CUDA).")
+@click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
+              help="Activation dtype; auto = bf16 where the hardware computes it natively, else fp32.")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
 @click.option("--save-outputs", type=click.Path(dir_okay=False, path_type=Path),
               help="Write preds (D,N,S), q_halt (D,N) [and logits] to this .npz.")
@@ -27,7 +26,8 @@ def command(ckpt, data, limit, steps, dtype, batch_size, save_outputs, save_logi
     """Deterministic accuracy, per-step accuracy and the Q head's AUROC."""
     ck = open_checkpoint(ckpt, arch, task)
     pset = open_puzzles(ck, data, limit, task)
-    dt = getattr(torch, dtype) if dtype else default_dtype(ck.model.device)
+    dt, why = resolve_dtype(dtype, ck.model.device)
+    click.echo(f"dtype {dtype_name(dt)}: {why}", err=True)
     res = evaluate(ck.model, pset, steps=steps, dtype=dt, batch_size=batch_size,
                    keep_logits=save_logits, progress=True)
     m = res.metrics

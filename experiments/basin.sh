@@ -4,4 +4,4 @@
 #   bash experiments/basin.sh
 set -euo pipefail
 CKPT=${CKPT:-results/checkpoints/sudoku.pt}
-ptrm plot basin --ckpt "$CKPT" --samples 100 --sigma 0.3 --limit 50 --dtype bfloat16 --out results/figures
+ptrm plot basin --ckpt "$CKPT" --samples 100 --sigma 0.3 --limit 50 --out results/figures

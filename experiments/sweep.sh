@@ -5,5 +5,5 @@
 set -euo pipefail
 CKPT=${CKPT:-results/checkpoints/sudoku.pt}
 ptrm sweep --ckpt "$CKPT" --sigmas 0,0.1,0.3,1.0 --steps 16,32 --samples 8 --limit "${LIMIT:-24}" \
-  --dtype bfloat16 --out results/sweep
+  --out results/sweep
 ptrm plot results/sweep --out results/figures/sweep

@@ -6,7 +6,7 @@ set -euo pipefail
 CKPT=${CKPT:-results/checkpoints/sudoku.pt}
 LIMIT=${LIMIT:-50}
 for SIGMA in 0.1 0.3; do
-  ptrm search --ckpt "$CKPT" --samples 64 --sigma "$SIGMA" --limit "$LIMIT" --dtype bfloat16 --per-step \
+  ptrm search --ckpt "$CKPT" --samples 64 --sigma "$SIGMA" --limit "$LIMIT" --per-step \
     --out "results/width/sigma=$SIGMA"
   ptrm plot "results/width/sigma=$SIGMA" --out "results/figures/width_sigma=$SIGMA"
 done

@@ -7,6 +7,7 @@ import torch
 from scipy.stats import rankdata
 from tqdm import tqdm
 
+from ptrm import hardware
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.model import TRM
@@ -71,7 +72,7 @@ def evaluate(model: TRM, pset: PuzzleSet, steps=None, dtype=torch.float32, batch
     preds, qs = np.concatenate(preds, 1), np.concatenate(qs, 1)
     exact, cell = exact_and_cell(preds, pset.labels)
     metrics = {
-        "n": len(pset), "steps": steps, "dtype": str(dtype).removeprefix("torch."),
+        "n": len(pset), "steps": steps, "dtype": hardware.dtype_name(dtype),
         "exact_accuracy": float(exact[-1].mean()),
         "cell_accuracy": float(cell[-1].mean()),
         "exact_accuracy_per_step": [float(a) for a in exact.mean(1)],

@@ -65,6 +65,10 @@ def auto_dtype(device) -> tuple[torch.dtype, str]:
     return torch.float32, f"CPU has no native bf16 (torch would emulate it 10x+ slower): {c.describe()}"
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
 def resolve_dtype(name: str, device) -> tuple[torch.dtype, str]:
     """`auto`, `float32` or `bfloat16` -> (dtype, reason); an emulated bf16 is allowed but said to be slow."""
     if name == "auto":

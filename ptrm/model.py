@@ -278,7 +278,3 @@ class TRM(nn.Module):
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-
-def default_dtype(device) -> torch.dtype:
-    """bf16 activations on CUDA (the official forward dtype), fp32 on CPU where bf16 is slow and lossy."""
-    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32

@@ -5,8 +5,9 @@ is needed to reproduce and cost the run (the manifest), and adds the determinist
 against. `solve` is the small in-process path for puzzles without labels.
 """
 import platform
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 import ptrm
-from ptrm import metrics
+from ptrm import hardware, metrics
 from ptrm.backends import LocalBackend
 from ptrm.data import PuzzleSet
 from ptrm.evaluate import check_compatible, evaluate, exact_and_cell
@@ -38,6 +39,10 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     check_compatible(ckpt.model, pset)
     D = cfg.D or ckpt.cfg.halt_max_steps
     backend = backend or LocalBackend(ckpt.model)
+    dtype, why = hardware.resolve_dtype(cfg.dtype, ckpt.model.device)
+    cfg = replace(cfg, dtype=hardware.dtype_name(dtype))  # workers get the dtype chosen here
+    if progress:
+        print(f"dtype {cfg.dtype}: {why}", file=sys.stderr)
     items = work_items(len(pset), cfg.K, cfg.chunk_size)
     t0 = time.perf_counter()
     parts = []
@@ -51,7 +56,8 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     manifest = {
         "checkpoint": {"path": ckpt.path, "sha256": ckpt.sha256},
         "data": {"source": pset.source, "task": pset.task, "n_puzzles": len(pset)},
-        "search": {**cfg.to_dict(), "D": D},
+        "search": {**cfg.to_dict(), "D": D, "dtype_reason": why},
+        "hardware": hardware.describe(),
         "backend": backend.describe(),
         "wall_seconds": wall,
         "flops_per_rollout": metrics.flops_per_puzzle(ckpt.cfg, D),

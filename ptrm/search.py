@@ -22,13 +22,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ptrm import hardware
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.evaluate import exact_and_cell
 from ptrm.model import TRM
 
 NOISE_TARGETS = ("z", "y", "both")
-DTYPES = ("float32", "bfloat16")  # activation dtypes a search runs in
+DTYPES = ("auto", "float32", "bfloat16")  # activation dtypes; auto = bf16 where the hardware computes it
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class SearchConfig:
     seed: int = 0
     chunk_size: int = 512       # rollouts per forward batch; changes speed and memory, never results
     per_step: bool = False      # also record q_halt and correctness after every step
-    dtype: str = "float32"      # activation dtype: "float32" | "bfloat16"
+    dtype: str = "auto"         # activation dtype: "auto" (bf16 where native, else fp32) | "float32" | "bfloat16"
 
     def validate(self) -> "SearchConfig":
         if self.K < 1:
@@ -109,7 +110,8 @@ def answer_hash(preds: np.ndarray) -> np.ndarray:
 def run_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig,
              return_states: bool = False) -> pd.DataFrame:
     """Run one work item; returns its records (and, if asked, the final zH per rollout in `.attrs`)."""
-    device, dtype = model.device, getattr(torch, cfg.dtype)
+    device = model.device
+    dtype = hardware.resolve_dtype(cfg.dtype, device)[0]
     D = cfg.D or model.cfg.halt_max_steps  # D: supervision steps
     puzzles = np.repeat(np.arange(item.p0, item.p1), item.k1 - item.k0)
     ks = np.tile(np.arange(item.k0, item.k1), item.p1 - item.p0)

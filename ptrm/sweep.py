@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ptrm import metrics
+from ptrm import hardware, metrics
 from ptrm.backends import make_backend
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_text
@@ -93,6 +93,9 @@ def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, workers: int = 
     written to DIR/summary.csv and DIR/summary.md.
     """
     out = Path(out)
+    # `auto` becomes the dtype of this machine, so a sweep resumed on another kind of machine is refused
+    # rather than mixing bf16 and fp32 cells
+    cfg = replace(cfg, dtype=hardware.dtype_name(hardware.resolve_dtype(cfg.dtype, ckpt.model.device)[0]))
     sigmas = sorted({float(s) for s in sigmas})
     steps = sorted({int(d) for d in ([ckpt.cfg.halt_max_steps] if steps is None else steps)})
     if not sigmas or not steps:

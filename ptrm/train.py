@@ -29,12 +29,13 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
+from ptrm import hardware
 from ptrm.checkpoint import atomic_save, pack_test_set, read_file, save_checkpoint
 from ptrm.data import PuzzleSet, load_puzzles
 from ptrm.errors import PtrmError
 from ptrm.evaluate import evaluate
 from ptrm.io import atomic_write
-from ptrm.model import TRM, TRMConfig, default_device, default_dtype
+from ptrm.model import TRM, TRMConfig, default_device
 from ptrm.plots import learning_curve
 from ptrm.tasks import IGNORE_LABEL, sudoku
 
@@ -66,7 +67,7 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     snapshot_every: int = 0           # save the EMA weights as a checkpoint every N optimizer steps; 0 = never
     snapshot_dir: str = ""            # where snapshots go ("" = OUT/snapshots); named step-NNNNNN.pt
-    dtype: str = "auto"               # activations: "auto" (bf16 on CUDA, fp32 on CPU) | "float32" | "bfloat16"
+    dtype: str = "auto"               # activations: "auto" (bf16 where the hardware computes it natively) | "float32" | "bfloat16"
     seed: int = 0
     threads: int = 0                  # torch CPU threads; 0 = all cores
 
@@ -157,7 +158,8 @@ class Trainer:
         self.device = default_device()
         if cfg.dtype not in ("auto", "float32", "bfloat16"):
             raise PtrmError(f"dtype must be auto, float32 or bfloat16, not {cfg.dtype!r}")
-        self.dtype = default_dtype(self.device) if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
+        self.dtype, why = hardware.resolve_dtype(cfg.dtype, self.device)
+        print(f"dtype {hardware.dtype_name(self.dtype)}: {why}")
 
         self.train_set = load_puzzles(cfg.train_data, split="train")
         self.test_set = load_puzzles(cfg.test_data).head(cfg.test_limit)

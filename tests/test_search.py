@@ -12,9 +12,10 @@ from ptrm.search import SearchConfig, work_items
 from ptrm.store import load_run
 
 
-def search(ckpt_path, puzzles, **kw):
+def search(ckpt_path, puzzles, dtype="float32", **kw):
+    """fp32 unless asked: the exact path, whose records never depend on the chunk size (on any CPU)."""
     ck = load_checkpoint(ckpt_path)
-    return run_search(ck, puzzles, SearchConfig(**kw), progress=False, deterministic=False)
+    return run_search(ck, puzzles, SearchConfig(dtype=dtype, **kw), progress=False, deterministic=False)
 
 
 def test_records_do_not_depend_on_chunk_size(tiny_ckpt, puzzles):
