@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 import ptrm
-from ptrm import hardware, metrics
+from ptrm import hardware, metrics, noise
 from ptrm.backends import LocalBackend
 from ptrm.data import PuzzleSet
 from ptrm.evaluate import check_compatible, evaluate, exact_and_cell
@@ -56,7 +56,7 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     manifest = {
         "checkpoint": {"path": ckpt.path, "sha256": ckpt.sha256},
         "data": {"source": pset.source, "task": pset.task, "n_puzzles": len(pset)},
-        "search": {**cfg.to_dict(), "D": D, "dtype_reason": why},
+        "search": {**cfg.to_dict(), "D": D, "dtype_reason": why, "noise_generator": noise.GENERATOR},
         "hardware": hardware.describe(),
         "backend": backend.describe(),
         "wall_seconds": wall,

@@ -7,9 +7,10 @@
             (zH, zL), logits, q = supervision_step(x_p, zH, zL)
         record: final answer argmax(logits), final q_halt, correctness
 
-The noise of rollout (p, k) is drawn on the CPU from its own generator seeded by (seed, p, k), so a
-record depends only on (checkpoint, puzzle, seed, k, sigma, D, noise target): never on the order of work or
-how the work is split over Ray actors, and in fp32 never on the chunk size. (In bf16, math libraries pick
+eps_t of rollout (p, k) is `ptrm.noise.gaussian(seed, p, k, step=t - 1, stream)` (stream 0 for z, 1 for y):
+a pure function of those integers, computed on the rollouts' device. So a record depends only on
+(checkpoint, puzzle, seed, k, sigma, D, noise target): never on the order of work or how the work is split
+over Ray actors, and in fp32 never on the chunk size. (In bf16, math libraries pick
 their matmul kernel by shape; on AMX CPUs an item of only a few rollouts rounds differently from a large one,
 so bf16 records are bit-identical for a given chunk size, and agree up to bf16 rounding across chunk sizes.)
 Rollouts are batched through the network in work items of at most `chunk_size` rows; only one item's states
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ptrm import hardware
+from ptrm import hardware, noise
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.evaluate import exact_and_cell
@@ -83,20 +84,18 @@ def work_items(n_puzzles: int, K: int, chunk_size: int) -> list[WorkItem]:
             for p in range(0, n_puzzles, p_step) for k in range(0, K, k_step)]
 
 
-def rollout_seed(seed: int, puzzle: int, k: int) -> int:
-    """A 64-bit seed from (seed, puzzle id, rollout index): independent streams, no shared state."""
-    return int(np.random.SeedSequence([seed, puzzle, k]).generate_state(1, np.uint64)[0])
-
-
-class NoiseSource:
-    """One CPU generator per rollout; step t's noise is the t-th draw of that generator."""
-
-    def __init__(self, seeds, shape):
-        self.gens = [torch.Generator().manual_seed(s) for s in seeds]
-        self.shape = shape
-
-    def draw(self) -> torch.Tensor:
-        return torch.stack([torch.randn(self.shape, generator=g) for g in self.gens])
+def add_noise(zH: torch.Tensor, zL: torch.Tensor, cfg: SearchConfig, puzzles: torch.Tensor, ks: torch.Tensor,
+              step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The carry before supervision step `step` (0-based) of rollouts (puzzles[b], ks[b]): sigma * eps added
+    to zL (noise on z, stream 0) and/or zH (noise on y, stream 1), in the activations' dtype."""
+    def eps(stream):
+        g = noise.gaussian(cfg.seed, puzzles, ks, step, stream, zL.shape[1:], device=zL.device)
+        return (cfg.sigma * g).to(zL.dtype)
+    if cfg.noise_on in ("z", "both"):
+        zL = zL + eps(0)
+    if cfg.noise_on in ("y", "both"):
+        zH = zH + eps(1)
+    return zH, zL
 
 
 def answer_hash(preds: np.ndarray) -> np.ndarray:
@@ -119,18 +118,12 @@ def run_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig,
     pids = torch.from_numpy(pset.puzzle_identifiers[puzzles]).to(device)
     x = model.input_embeddings(inputs, pids, dtype)
     zH, zL = (c.to(device) for c in model.initial_carry(len(puzzles), dtype))
-    noise = None
-    if cfg.sigma > 0:
-        shape = (model.cfg.total_len, model.cfg.hidden_size)
-        noise = NoiseSource([rollout_seed(cfg.seed, int(p), int(k)) for p, k in zip(puzzles, ks)], shape)
+    rollouts = torch.from_numpy(puzzles).to(device), torch.from_numpy(ks).to(device)  # the noise's counters
     labels = pset.labels[puzzles]
     q_steps, correct_steps = [], []
-    for _ in range(D):
-        if noise is not None:  # draw order per step is fixed: z first, then y
-            if cfg.noise_on in ("z", "both"):
-                zL = zL + (cfg.sigma * noise.draw()).to(device, dtype)
-            if cfg.noise_on in ("y", "both"):
-                zH = zH + (cfg.sigma * noise.draw()).to(device, dtype)
+    for t in range(D):
+        if cfg.sigma > 0:
+            zH, zL = add_noise(zH, zL, cfg, *rollouts, t)
         (zH, zL), logits, q = model.step((zH, zL), x)
         if cfg.per_step:
             q_steps.append(q.cpu().numpy())

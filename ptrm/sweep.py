@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ptrm import hardware, metrics
+from ptrm import hardware, metrics, noise
 from ptrm.backends import make_backend
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_text
@@ -47,11 +47,12 @@ def data_sha256(pset) -> str:
 def shared_settings(ckpt, pset, cfg: SearchConfig) -> dict:
     """What every cell must agree on for the cells to be comparable: the compared part of sweep.json.
 
-    chunk_size is left out: it changes speed, never records.
+    chunk_size is left out: it changes speed, never records. The noise generator is in: a sweep begun with
+    another one (older sweeps have none recorded) cannot be resumed.
     """
     return {"checkpoint_sha256": ckpt.sha256, "task": pset.task, "n_puzzles": len(pset),
             "data_sha256": data_sha256(pset), "K": cfg.K, "seed": cfg.seed, "noise_on": cfg.noise_on,
-            "per_step": cfg.per_step, "dtype": cfg.dtype}
+            "per_step": cfg.per_step, "dtype": cfg.dtype, "noise_generator": noise.GENERATOR}
 
 
 def claim(out: Path, settings: dict, ckpt_path: str, grid: dict) -> None:
