@@ -3,8 +3,8 @@
     python benchmarks/bench_noise.py [--rollouts 512] [--threads N] [--repeats 5]
 
 Times one call (one stream, z or y) for rollouts x (97 tokens x hidden), hidden 128 and 512: the
-median of --repeats calls after a warm-up. The old scheme is ptrm.search.NoiseSource.draw, copied
-here so the benchmark does not depend on search.py's layout: a CPU generator per rollout seeded by
+median of --repeats calls after a warm-up. The old scheme (ptrm.search.NoiseSource.draw before
+ptrm.noise replaced it) is kept here for the comparison: a CPU generator per rollout seeded by
 rollout_seed(seed, puzzle, k), then torch.stack of per-rollout torch.randn.
 """
 import argparse
@@ -18,11 +18,11 @@ import torch
 from ptrm.noise import GENERATOR, gaussian
 
 
-def rollout_seed(seed: int, puzzle: int, k: int) -> int:   # as ptrm.search.rollout_seed
+def rollout_seed(seed: int, puzzle: int, k: int) -> int:   # the old ptrm.search.rollout_seed
     return int(np.random.SeedSequence([seed, puzzle, k]).generate_state(1, np.uint64)[0])
 
 
-class NoiseSource:                                           # as ptrm.search.NoiseSource
+class NoiseSource:                                           # the old ptrm.search.NoiseSource
     def __init__(self, seeds, shape):
         self.gens = [torch.Generator().manual_seed(s) for s in seeds]
         self.shape = shape

@@ -47,17 +47,24 @@ _SEARCH_FLAGS = {
     "noise_on": (("--noise-on",), "Perturb the latent z (paper), the answer state y, or both."),
     "chunk_size": (("--chunk-size",), "Rollouts per forward batch (speed/memory only; results are identical)."),
     "dtype": (("--dtype",), "Activation dtype; auto = bf16 where the hardware computes it natively, else fp32."),
-    "per_step": (("--per-step",), "Also record q_halt and correctness after every step."),
+    "per_step": (("--per-step",), "Also record q_halt, correctness and answer hash after every step."),
+    "halt_q": (("--halt-q",), "Adaptive: stop a rollout after the first step whose q_halt logit reaches this "
+                              "(default: off; fixed D is the paper's method)."),
+    "settle": (("--settle",), "Adaptive: stop a rollout once its answer is unchanged for this many steps "
+                              "(0: off; fixed D is the paper's method)."),
+    "stop_q": (("--stop-q",), "Adaptive: stop all of a puzzle's rollouts once one has a q_halt logit of at least "
+                              "this (default: off; keeps each puzzle's K rollouts in one batch)."),
 }
 _CHOICES = {"noise_on": NOISE_TARGETS, "dtype": DTYPES}
+_OPTIONAL = {"D": int, "halt_q": float, "stop_q": float}  # the type of fields whose default None means off/auto
 
 
 def _search_option(name: str, default):
     flags, help_text = _SEARCH_FLAGS[name]
     if isinstance(default, bool):
         return click.option(*flags, name, is_flag=True, default=default, help=help_text)
-    # None (D) means "the checkpoint's"; given values are ints.
-    kind = click.Choice(_CHOICES[name]) if name in _CHOICES else type(default) if default is not None else int
+    kind = (click.Choice(_CHOICES[name]) if name in _CHOICES else _OPTIONAL[name] if default is None
+            else type(default))
     return click.option(*flags, name, default=default, show_default=default is not None, type=kind, help=help_text)
 
 

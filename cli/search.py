@@ -35,7 +35,8 @@ def command(ckpt, arch, task, data, limit, search_cfg, workers, gpus_per_worker,
                f"noise on {cfg.noise_on}, seed {cfg.seed}")
     click.echo(report.markdown(report.summary(run)))
     c = report.compute_per_puzzle(run, usd_per_hour)
-    click.echo(f"per puzzle: {c['flops'] / 1e9:.1f} GFLOP, {c['seconds']:.3f} s, ${c['usd']:.6f} at ${usd_per_hour}/h")
+    click.echo(f"per puzzle: {c['flops'] / 1e9:.1f} GFLOP ({c['steps'] / cfg.K:.2f} steps per rollout), "
+               f"{c['seconds']:.3f} s, ${c['usd']:.6f} at ${usd_per_hour}/h")
     click.echo(f"records: {out}/records.parquet")
 
 

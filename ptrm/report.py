@@ -31,10 +31,19 @@ def summary(run: SearchRun, seed: int = 0) -> pd.DataFrame:
     return df
 
 
+def rollout_steps(run: SearchRun) -> int:
+    """Supervision steps run by all the run's rollouts together; runs from before adaptive compute (no
+    `steps` column) ran D each."""
+    if "steps" in run.records.columns:
+        return int(run.records.steps.sum())
+    return run.manifest["search"]["D"] * len(run.records)
+
+
 def compute_per_puzzle(run: SearchRun, usd_per_gpu_hour: float = 2.50) -> dict:
+    """Network FLOPs, supervision steps (all K rollouts), wall seconds and dollars per puzzle."""
     m = run.manifest
     n = m["data"]["n_puzzles"]
-    return {"flops": m["flops_total"] / n, "seconds": m["wall_seconds"] / n,
+    return {"flops": m["flops_total"] / n, "steps": rollout_steps(run) / n, "seconds": m["wall_seconds"] / n,
             "usd": metrics.cost_per_puzzle(m["wall_seconds"], n, usd_per_gpu_hour)}
 
 

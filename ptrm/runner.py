@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 import ptrm
-from ptrm import hardware, metrics
+from ptrm import hardware, metrics, noise
 from ptrm.backends import LocalBackend
 from ptrm.data import PuzzleSet
 from ptrm.evaluate import check_compatible, evaluate, exact_and_cell
@@ -43,7 +43,7 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     cfg = replace(cfg, dtype=hardware.dtype_name(dtype))  # workers get the dtype chosen here
     if progress:
         print(f"dtype {cfg.dtype}: {why}", file=sys.stderr)
-    items = work_items(len(pset), cfg.K, cfg.chunk_size)
+    items = work_items(len(pset), cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)
     t0 = time.perf_counter()
     parts = []
     with tqdm(total=len(pset) * cfg.K, unit="rollout", desc=f"search K={cfg.K} sigma={cfg.sigma}",
@@ -53,15 +53,18 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
             bar.update(len(records))
     wall = time.perf_counter() - t0
     records = sort_records(pd.concat(parts, ignore_index=True))
+    rollout_steps = int(records.steps.sum())  # D per rollout unless a stopping rule cut it short
+    flops_total = metrics.flops_per_step(ckpt.cfg) * rollout_steps
     manifest = {
         "checkpoint": {"path": ckpt.path, "sha256": ckpt.sha256},
         "data": {"source": pset.source, "task": pset.task, "n_puzzles": len(pset)},
-        "search": {**cfg.to_dict(), "D": D, "dtype_reason": why},
+        "search": {**cfg.to_dict(), "D": D, "dtype_reason": why, "noise_generator": noise.GENERATOR},
         "hardware": hardware.describe(),
         "backend": backend.describe(),
         "wall_seconds": wall,
-        "flops_per_rollout": metrics.flops_per_puzzle(ckpt.cfg, D),
-        "flops_total": metrics.flops_per_puzzle(ckpt.cfg, D, cfg.K) * len(pset),
+        "rollout_steps": rollout_steps,
+        "flops_per_rollout": flops_total / len(records),  # the mean: D steps' worth each with fixed D
+        "flops_total": flops_total,
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -93,7 +96,7 @@ def solve(model: TRM, pset: PuzzleSet, cfg: SearchConfig) -> tuple[np.ndarray, n
     cfg.validate()
     check_compatible(model, pset)
     parts = [run_item(model, pset, item, cfg, return_states=True)
-             for item in work_items(len(pset), cfg.K, cfg.chunk_size)]
+             for item in work_items(len(pset), cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)]
     records = pd.concat(parts, ignore_index=True)
     preds = np.concatenate([r.attrs["preds"] for r in parts])
     best = records.assign(neg_q=-records.q_halt).sort_values(["puzzle", "neg_q", "k"]).groupby("puzzle").head(1)

@@ -7,22 +7,34 @@
             (zH, zL), logits, q = supervision_step(x_p, zH, zL)
         record: final answer argmax(logits), final q_halt, correctness
 
-The noise of rollout (p, k) is drawn on the CPU from its own generator seeded by (seed, p, k), so a
-record depends only on (checkpoint, puzzle, seed, k, sigma, D, noise target): never on the order of work or
-how the work is split over Ray actors, and in fp32 never on the chunk size. (In bf16, math libraries pick
-their matmul kernel by shape; on AMX CPUs an item of only a few rollouts rounds differently from a large one,
-so bf16 records are bit-identical for a given chunk size, and agree up to bf16 rounding across chunk sizes.)
+eps_t of rollout (p, k) is `ptrm.noise.gaussian(seed, p, k, step=t - 1, stream)` (stream 0 for z, 1 for y):
+a pure function of those integers, computed on the rollouts' device. So a record depends only on
+(checkpoint, puzzle, seed, k, sigma, D, noise target): never on the order of work or how the work is split
+over Ray actors, and in fp32 on the chunk size only in the last bits (on MKL with AVX-512, a step of 1 or 4-15
+rollouts rounds differently from a larger batch). (In bf16, math libraries pick their matmul kernel by shape;
+on AMX CPUs an item of only a few rollouts rounds differently from a large one, so bf16 records are
+bit-identical for a given chunk size, and agree up to bf16 rounding across chunk sizes.)
 Rollouts are batched through the network in work items of at most `chunk_size` rows; only one item's states
 are ever in memory.
+
+Adaptive compute (ptrm.adaptive; off by default, fixed D is the paper's method): halt_q and settle stop a
+rollout early, stop_q all of a puzzle's rollouts once one is confident. Each step runs the network on the
+rollouts still running only (stopped ones leave the batch), a stopped rollout's record is its state at the
+step it stopped, and the `steps` column says how many steps each rollout ran (what its FLOPs are counted
+from). stop_q decides per puzzle, so its items hold whole puzzles (see `work_items`). A rollout's values do
+not depend on when the others stop except, through the batch's shape, in rounding: records stay identical
+across workers, and across chunk sizes up to the rounding above (a stop can move only where a q_halt lies within
+that rounding of its threshold).
 """
 import hashlib
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ptrm import hardware
+from ptrm import adaptive, hardware, noise
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.evaluate import exact_and_cell
@@ -42,6 +54,10 @@ class SearchConfig:
     chunk_size: int = 512       # rollouts per forward batch; changes speed and memory, never results
     per_step: bool = False      # also record q_halt and correctness after every step
     dtype: str = "auto"         # activation dtype: "auto" (bf16 where native, else fp32) | "float32" | "bfloat16"
+    # Adaptive compute (ptrm.adaptive), off by default: a rollout may stop before D steps.
+    halt_q: float | None = None  # stop a rollout after the first step whose q_halt >= halt_q
+    settle: int = 0             # stop a rollout once its answer is unchanged for this many steps (0: never)
+    stop_q: float | None = None  # stop all of a puzzle's rollouts once one has q_halt >= stop_q
 
     def validate(self) -> "SearchConfig":
         if self.K < 1:
@@ -56,7 +72,17 @@ class SearchConfig:
             raise PtrmError(f"--chunk-size must be >= 1, got {self.chunk_size}")
         if self.dtype not in DTYPES:
             raise PtrmError(f"--dtype must be {' or '.join(DTYPES)}, got {self.dtype!r}")
+        for flag, value in (("--halt-q", self.halt_q), ("--stop-q", self.stop_q)):
+            if value is not None and not math.isfinite(value):
+                raise PtrmError(f"{flag} must be a finite number, got {value}")
+        if self.settle < 0:
+            raise PtrmError(f"--settle must be >= 0, got {self.settle}")
         return self
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether a stopping rule is on (else every rollout runs D steps)."""
+        return self.halt_q is not None or self.settle > 0 or self.stop_q is not None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,28 +101,31 @@ class WorkItem:
         return (self.p1 - self.p0) * (self.k1 - self.k0)
 
 
-def work_items(n_puzzles: int, K: int, chunk_size: int) -> list[WorkItem]:
-    """Split n_puzzles x K rollouts into items of at most chunk_size rows (at least one rollout each)."""
-    k_step = min(K, chunk_size)
+def work_items(n_puzzles: int, K: int, chunk_size: int, whole_puzzles: bool = False) -> list[WorkItem]:
+    """Split n_puzzles x K rollouts into items of at most chunk_size rows (at least one rollout each).
+
+    With whole_puzzles (what stop_q needs: it stops a puzzle's rollouts together, so they must run in one
+    item), every item holds all K rollouts of its puzzles: chunk_size only groups puzzles, and an item is
+    one puzzle's K rollouts when K > chunk_size.
+    """
+    k_step = K if whole_puzzles else min(K, chunk_size)
     p_step = max(1, chunk_size // k_step)
     return [WorkItem(p, min(p + p_step, n_puzzles), k, min(k + k_step, K))
             for p in range(0, n_puzzles, p_step) for k in range(0, K, k_step)]
 
 
-def rollout_seed(seed: int, puzzle: int, k: int) -> int:
-    """A 64-bit seed from (seed, puzzle id, rollout index): independent streams, no shared state."""
-    return int(np.random.SeedSequence([seed, puzzle, k]).generate_state(1, np.uint64)[0])
-
-
-class NoiseSource:
-    """One CPU generator per rollout; step t's noise is the t-th draw of that generator."""
-
-    def __init__(self, seeds, shape):
-        self.gens = [torch.Generator().manual_seed(s) for s in seeds]
-        self.shape = shape
-
-    def draw(self) -> torch.Tensor:
-        return torch.stack([torch.randn(self.shape, generator=g) for g in self.gens])
+def add_noise(zH: torch.Tensor, zL: torch.Tensor, cfg: SearchConfig, puzzles: torch.Tensor, ks: torch.Tensor,
+              step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The carry before supervision step `step` (0-based) of rollouts (puzzles[b], ks[b]): sigma * eps added
+    to zL (noise on z, stream 0) and/or zH (noise on y, stream 1), in the activations' dtype."""
+    def eps(stream):
+        g = noise.gaussian(cfg.seed, puzzles, ks, step, stream, zL.shape[1:], device=zL.device)
+        return (cfg.sigma * g).to(zL.dtype)
+    if cfg.noise_on in ("z", "both"):
+        zL = zL + eps(0)
+    if cfg.noise_on in ("y", "both"):
+        zH = zH + eps(1)
+    return zH, zL
 
 
 def answer_hash(preds: np.ndarray) -> np.ndarray:
@@ -109,41 +138,70 @@ def answer_hash(preds: np.ndarray) -> np.ndarray:
 @torch.inference_mode()
 def run_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig,
              return_states: bool = False) -> pd.DataFrame:
-    """Run one work item; returns its records (and, if asked, the final zH per rollout in `.attrs`)."""
+    """Run one work item; returns its records (and, if asked, the final zH per rollout in `.attrs`).
+
+    Every rollout runs D steps, or fewer where a stopping rule stops it; each step runs the network on the
+    running rollouts only, and the state of every rollout (answer, q_halt, steps run) is kept here.
+    """
+    if cfg.stop_q is not None and (item.k0, item.k1) != (0, cfg.K):
+        raise PtrmError(f"stop_q needs all K={cfg.K} rollouts of a puzzle in one item, got k {item.k0}..{item.k1}")
     device = model.device
     dtype = hardware.resolve_dtype(cfg.dtype, device)[0]
     D = cfg.D or model.cfg.halt_max_steps  # D: supervision steps
     puzzles = np.repeat(np.arange(item.p0, item.p1), item.k1 - item.k0)
     ks = np.tile(np.arange(item.k0, item.k1), item.p1 - item.p0)
+    n = len(puzzles)
     inputs = torch.from_numpy(pset.inputs[puzzles]).to(device)
     pids = torch.from_numpy(pset.puzzle_identifiers[puzzles]).to(device)
     x = model.input_embeddings(inputs, pids, dtype)
-    zH, zL = (c.to(device) for c in model.initial_carry(len(puzzles), dtype))
-    noise = None
-    if cfg.sigma > 0:
-        shape = (model.cfg.total_len, model.cfg.hidden_size)
-        noise = NoiseSource([rollout_seed(cfg.seed, int(p), int(k)) for p, k in zip(puzzles, ks)], shape)
+    zH, zL = (c.to(device) for c in model.initial_carry(n, dtype))
+    rollouts = torch.from_numpy(puzzles).to(device), torch.from_numpy(ks).to(device)  # the noise's counters
     labels = pset.labels[puzzles]
-    q_steps, correct_steps = [], []
-    for _ in range(D):
-        if noise is not None:  # draw order per step is fixed: z first, then y
-            if cfg.noise_on in ("z", "both"):
-                zL = zL + (cfg.sigma * noise.draw()).to(device, dtype)
-            if cfg.noise_on in ("y", "both"):
-                zH = zH + (cfg.sigma * noise.draw()).to(device, dtype)
-        (zH, zL), logits, q = model.step((zH, zL), x)
-        if cfg.per_step:
-            q_steps.append(q.cpu().numpy())
-            correct_steps.append(exact_and_cell(logits.argmax(-1).cpu().numpy(), labels)[0])
-    preds = logits.argmax(-1).cpu().numpy()
-    correct, cell = exact_and_cell(preds, labels)
-    records = pd.DataFrame({"puzzle": puzzles, "k": ks, "q_halt": q.cpu().numpy().astype(np.float64),
-                            "correct": correct, "cell_acc": cell, "answer_hash": answer_hash(preds)})
+    # State of every rollout of the item, row i = rollout i; `running` lists the rows still in the batch.
+    running = np.arange(n)
+    preds = np.zeros(labels.shape, dtype=np.int64)
+    q_halt = np.zeros(n, dtype=np.float32)
+    steps = np.zeros(n, dtype=np.int32)
+    unchanged = np.zeros(n, dtype=np.int64)   # steps since the rollout's answer last changed
     if cfg.per_step:
-        records["q_steps"] = list(np.stack(q_steps, 1).astype(np.float32))
-        records["correct_steps"] = list(np.stack(correct_steps, 1))
+        q_steps, correct_steps, hash_steps = (np.zeros((n, D), t) for t in (np.float32, bool, np.int64))
     if return_states:
-        records.attrs["zH"] = zH[:, 0].float().cpu().numpy()  # the Q head's input token
+        states = np.zeros((n, model.cfg.hidden_size), dtype=np.float32)
+    for t in range(D):
+        if cfg.sigma > 0:
+            zH, zL = add_noise(zH, zL, cfg, *rollouts, t)
+        (zH, zL), logits, q = model.step((zH, zL), x)
+        if not (cfg.adaptive or cfg.per_step or t == D - 1):
+            continue  # nothing reads this step's outputs: leave them on the device
+        answer, q = logits.argmax(-1).cpu().numpy(), q.cpu().numpy()
+        if t:
+            same = (answer == preds[running]).all(-1)
+            unchanged[running] = np.where(same, unchanged[running] + 1, 0)
+        preds[running], q_halt[running], steps[running] = answer, q, t + 1
+        if cfg.per_step:
+            q_steps[running, t] = q
+            correct_steps[running, t] = exact_and_cell(answer, labels[running])[0]
+            hash_steps[running, t] = answer_hash(answer)
+        if return_states:
+            states[running] = zH[:, 0].float().cpu().numpy()  # the Q head's input token
+        stop = adaptive.stops(q, unchanged[running], puzzles[running], cfg.halt_q, cfg.settle, cfg.stop_q)
+        if stop.any():  # stopped rollouts leave the batch
+            keep = torch.from_numpy(np.flatnonzero(~stop)).to(device)
+            running = running[~stop]
+            x, zH, zL = x[keep], zH[keep], zL[keep]
+            rollouts = tuple(r[keep] for r in rollouts)
+            if not len(running):
+                break
+    correct, cell = exact_and_cell(preds, labels)
+    records = pd.DataFrame({"puzzle": puzzles, "k": ks, "q_halt": q_halt.astype(np.float64), "correct": correct,
+                            "cell_acc": cell, "answer_hash": answer_hash(preds), "steps": steps})
+    if cfg.per_step:  # after its stop, a rollout's per-step values repeat those of its last step
+        upto = np.minimum(np.arange(D), steps[:, None] - 1)
+        records["q_steps"] = list(np.take_along_axis(q_steps, upto, 1))
+        records["correct_steps"] = list(np.take_along_axis(correct_steps, upto, 1))
+        records["hash_steps"] = list(np.take_along_axis(hash_steps, upto, 1))
+    if return_states:
+        records.attrs["zH"] = states
         records.attrs["preds"] = preds
     return records
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ptrm import hardware, metrics
+from ptrm import hardware, metrics, noise
 from ptrm.backends import make_backend
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_text
@@ -47,11 +47,13 @@ def data_sha256(pset) -> str:
 def shared_settings(ckpt, pset, cfg: SearchConfig) -> dict:
     """What every cell must agree on for the cells to be comparable: the compared part of sweep.json.
 
-    chunk_size is left out: it changes speed, never records.
+    chunk_size is left out: it changes speed, never records. The noise generator is in: a sweep begun with
+    another one (older sweeps have none recorded) cannot be resumed.
     """
     return {"checkpoint_sha256": ckpt.sha256, "task": pset.task, "n_puzzles": len(pset),
             "data_sha256": data_sha256(pset), "K": cfg.K, "seed": cfg.seed, "noise_on": cfg.noise_on,
-            "per_step": cfg.per_step, "dtype": cfg.dtype}
+            "per_step": cfg.per_step, "dtype": cfg.dtype, "noise_generator": noise.GENERATOR,
+            "halt_q": cfg.halt_q, "settle": cfg.settle, "stop_q": cfg.stop_q}
 
 
 def claim(out: Path, settings: dict, ckpt_path: str, grid: dict) -> None:
@@ -117,7 +119,8 @@ def summary(out) -> pd.DataFrame:
     """One row per finished cell of the sweep in `out`, sorted by (sigma, D); accuracies in %.
 
     Columns: sigma, D, K, deterministic, best-Q@K, mode@K, Q-weighted@K, pass@K, seconds/puzzle,
-    GFLOP/puzzle, then each rule's 95% bootstrap interval (`<rule> ci_low`, `<rule> ci_high`).
+    GFLOP/puzzle, steps/rollout (D unless a stopping rule was on), then each rule's 95% bootstrap
+    interval (`<rule> ci_low`, `<rule> ci_high`).
     """
     rows = []
     for manifest in Path(out).glob("sigma=*_D=*/manifest.json"):
@@ -136,6 +139,7 @@ def summary(out) -> pd.DataFrame:
         cost = compute_per_puzzle(run)
         row["seconds/puzzle"] = cost["seconds"]
         row["GFLOP/puzzle"] = cost["flops"] / 1e9
+        row["steps/rollout"] = cost["steps"] / K
         rows.append({**row, **intervals})
     if not rows:
         raise PtrmError(f"{out}: no finished cells")
@@ -147,7 +151,8 @@ def write_summary(out) -> pd.DataFrame:
     table = summary(out)
     atomic_write_text(Path(out) / "summary.csv", table.to_csv(index=False))
     shown = table[[c for c in table.columns if not c.endswith(("ci_low", "ci_high"))]].astype(object)
-    for col in ("sigma", "seconds/puzzle", "GFLOP/puzzle"):  # small numbers: significant digits, not 2 decimals
+    # small numbers: significant digits, not 2 decimals
+    for col in ("sigma", "seconds/puzzle", "GFLOP/puzzle", "steps/rollout"):
         shown[col] = [f"{v:.3g}" for v in table[col]]
     atomic_write_text(Path(out) / "summary.md", markdown(shown) + "\n")
     return table

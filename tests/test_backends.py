@@ -1,6 +1,7 @@
 """Backends: Ray actors give exactly the local records, survive a killed actor, and refuse a dead address."""
 import logging
 import time
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -67,6 +68,15 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_records_do_not_change(ray_
         assert ray.get(victim.info.remote())["pid"] != pid  # a new process, which reloaded the model
     assert len(parts) == len(items)
     pd.testing.assert_frame_equal(sort_records(pd.concat(parts, ignore_index=True)), local_records)
+
+
+def test_ray_workers_give_the_local_records_with_stopping_rules_on(ray_session, ck, puzzles):
+    cfg = replace(CFG, D=4, halt_q=-3.0, stop_q=-1.0)  # rollouts leave their item's batch at different steps
+    local = run_search(ck, puzzles, cfg, progress=False, deterministic=False).records
+    with RayBackend(ck, workers=2) as pool:
+        remote = run_search(ck, puzzles, cfg, backend=pool, progress=False, deterministic=False).records
+    pd.testing.assert_frame_equal(remote, local, check_exact=True)
+    assert local.steps.nunique() > 1
 
 
 def test_an_unreachable_ray_address_is_a_quick_one_line_error(tiny_ckpt):

@@ -1,14 +1,18 @@
 """PTRM search: determinism, the sigma=0 baseline, records and the CLI."""
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from click.testing import CliRunner
 
 from cli.main import main
+from ptrm import noise
 from ptrm.checkpoint import load_checkpoint
 from ptrm.evaluate import evaluate
 from ptrm.runner import run_search
-from ptrm.search import SearchConfig, work_items
+from ptrm.search import SearchConfig, WorkItem, answer_hash, run_item, work_items
 from ptrm.store import load_run
 
 
@@ -31,6 +35,40 @@ def test_a_subset_of_puzzles_or_rollouts_reproduces_the_same_rows(tiny_ckpt, puz
     full = search(tiny_ckpt, puzzles, K=4, sigma=0.3).records
     fewer_k = search(tiny_ckpt, puzzles, K=2, sigma=0.3).records
     pd.testing.assert_frame_equal(full[full.k < 2].reset_index(drop=True), fewer_k)
+
+
+@torch.inference_mode()
+def test_noise_is_added_to_zL_before_each_step(tiny_ckpt, puzzles):
+    """Algorithm 1 by hand for puzzle 5, rollouts k = 0, 1: before supervision step t, add
+    sigma * gaussian(seed, puzzle, k, step=t, stream) to zL (noise on z, stream 0) or zH (on y, stream 1)."""
+    model = load_checkpoint(tiny_ckpt).model
+    cfg = SearchConfig(K=2, sigma=0.5, D=3, seed=7, dtype="float32")
+    rows = [5, 5]
+    p, ks = torch.tensor(rows), torch.tensor([0, 1])
+    x = model.input_embeddings(torch.from_numpy(puzzles.inputs[rows]),
+                               torch.from_numpy(puzzles.puzzle_identifiers[rows]), torch.float32)
+
+    def by_hand(noise_on):
+        zH, zL = model.initial_carry(len(rows))
+        for t in range(cfg.D):
+            if noise_on == "z":
+                zL = zL + cfg.sigma * noise.gaussian(cfg.seed, p, ks, step=t, stream=0, shape=zL.shape[1:])
+            else:
+                zH = zH + cfg.sigma * noise.gaussian(cfg.seed, p, ks, step=t, stream=1, shape=zH.shape[1:])
+            (zH, zL), logits, q = model.step((zH, zL), x)
+        return q.numpy().astype(np.float64), answer_hash(logits.argmax(-1).numpy())
+
+    for noise_on in ("z", "y"):
+        rec = run_item(model, puzzles, WorkItem(5, 6, 0, 2), replace(cfg, noise_on=noise_on))
+        q, hashes = by_hand(noise_on)
+        np.testing.assert_array_equal(rec.q_halt.values, q)
+        np.testing.assert_array_equal(rec.answer_hash.values, hashes)
+    assert not np.array_equal(by_hand("z")[0], by_hand("y")[0])  # the target matters
+
+
+def test_the_manifest_names_the_noise_generator(tiny_ckpt, puzzles):
+    run = search(tiny_ckpt, puzzles.head(2), K=2, D=1)
+    assert run.manifest["search"]["noise_generator"] == noise.GENERATOR == "ptrm-counter-v1"
 
 
 def test_seed_changes_the_noise(tiny_ckpt, puzzles):

@@ -119,12 +119,14 @@ def other_ckpt(tmp_path, puzzles):
     ("other checkpoint", "a sweep made by another checkpoint"),
     ("other K", "a sweep with other settings (K 4 there, 8 now)"),
     ("other puzzles", "a sweep with other settings (n_puzzles 6 there, 5 now)"),
+    ("other stopping rule", "a sweep with other settings (halt_q None there, -2.0 now)"),
     ("empty grid", "empty grid"),
 ])
 def test_a_mismatched_sweep_is_a_one_line_error_and_nothing_is_overwritten(finished, tiny_ckpt, other_ckpt,
                                                                              case, message):
     ckpt, extra = {"other checkpoint": (other_ckpt, []), "other K": (tiny_ckpt, ["--samples", "8"]),
                    "other puzzles": (tiny_ckpt, ["--limit", "5"]),
+                   "other stopping rule": (tiny_ckpt, ["--halt-q", "-2"]),
                    "empty grid": (tiny_ckpt, ["--sigmas", ""])}[case]
     before = folder_state(finished)
     res = sweep(ckpt, finished, *extra)

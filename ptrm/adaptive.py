@@ -1,0 +1,79 @@
+"""Adaptive compute: the rules that stop a rollout before D steps, online (run_item) and offline (replay).
+
+The paper runs every rollout for a fixed D supervision steps; that stays the default. Three rules, each off
+unless given, spend the steps where they help:
+
+    halt_q   a rollout stops after the first step whose q_halt >= halt_q (it is confident)
+    settle   a rollout stops once its answer has been unchanged for `settle` consecutive steps
+    stop_q   once any rollout of a puzzle has q_halt >= stop_q after a step, all that puzzle's rollouts
+             still running stop there (one confident answer is enough for the puzzle)
+
+A stopped rollout keeps the answer, q_halt and correctness of the step it stopped at, and its record says
+how many steps it ran (`steps`), from which its FLOPs are counted.
+
+A rollout's trajectory does not depend on when the others stop (its noise is a function of (puzzle, k,
+step), see ptrm.noise), so a fixed-D run with per-step records already holds every step an adaptive run
+would see: `replay_adaptive` computes the adaptive run's records from it, to choose thresholds on a
+selection set without re-running the model.
+"""
+import numpy as np
+import pandas as pd
+
+from ptrm.errors import PtrmError
+
+PER_STEP_COLUMNS = ("q_steps", "correct_steps", "hash_steps")  # [D] arrays per rollout (per_step=True)
+
+
+def stops(q, unchanged, puzzles, halt_q=None, settle=0, stop_q=None) -> np.ndarray:
+    """Which of the rollouts that just ran a step stop after it (bool per rollout).
+
+    q: their q_halt after the step; unchanged: for how many consecutive steps each one's answer has not
+    changed (0 if it just changed or this was the first step); puzzles: their puzzle ids. stop_q sees only
+    the rollouts passed in, so they must include every running rollout of their puzzles.
+    """
+    stop = np.zeros(len(q), dtype=bool)
+    if halt_q is not None:
+        stop |= q >= halt_q
+    if settle:
+        stop |= unchanged >= settle
+    if stop_q is not None:
+        stop |= np.isin(puzzles, puzzles[q >= stop_q])
+    return stop
+
+
+def replay_adaptive(records: pd.DataFrame, halt_q=None, settle=0, stop_q=None) -> pd.DataFrame:
+    """The records an adaptive run (with per_step) would give, from a fixed-D run's per-step records.
+
+    Needs the per-step columns q_steps, correct_steps and hash_steps (per_step=True) and every rollout
+    of each puzzle in `records`. Returns a copy whose steps, q_halt, correct and answer_hash are those
+    of the step each rollout stops at, and whose per-step arrays repeat that step's values after it.
+    cell_acc is not recorded per step, so it is NaN.
+    """
+    missing = [c for c in PER_STEP_COLUMNS if c not in records.columns]
+    if missing:
+        raise PtrmError(f"replay needs per-step records (a run with --per-step); missing {', '.join(missing)}")
+    per_step = {c: np.stack(records[c].to_numpy()) for c in PER_STEP_COLUMNS}
+    q, hashes = per_step["q_steps"], per_step["hash_steps"]
+    n, D = q.shape
+    puzzles = records["puzzle"].to_numpy()
+    last = np.full(n, D - 1)                # the step each rollout stops at (0-based)
+    running = np.ones(n, dtype=bool)
+    unchanged = np.zeros(n, dtype=np.int64)
+    for t in range(D):
+        if t:
+            unchanged = np.where(hashes[:, t] == hashes[:, t - 1], unchanged + 1, 0)
+        rows = np.flatnonzero(running)
+        stopped = rows[stops(q[rows, t], unchanged[rows], puzzles[rows], halt_q, settle, stop_q)]
+        last[stopped] = t
+        running[stopped] = False
+    upto = np.minimum(np.arange(D), last[:, None])   # step t reads the stop step's values once stopped
+    out = records.copy()
+    for c, values in per_step.items():
+        out[c] = list(np.take_along_axis(values, upto, 1))
+    rows = np.arange(n)
+    out["q_halt"] = q[rows, last].astype(np.float64)
+    out["correct"] = per_step["correct_steps"][rows, last]
+    out["cell_acc"] = np.nan
+    out["answer_hash"] = hashes[rows, last]
+    out["steps"] = (last + 1).astype(np.int32)
+    return out
