@@ -283,6 +283,25 @@ def learning_curve(curve_csv, path) -> Path:
     return save(fig, path)
 
 
+def adaptive_curves(curves: pd.DataFrame, path) -> Path:
+    """Fixed-D against adaptive search: best-Q@k (and pass@k) against network FLOPs and wall seconds per
+    puzzle. `curves`: metrics.curves rows with columns search, flops_per_puzzle, seconds_per_puzzle."""
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, x, unit in zip(axes, ("flops_per_puzzle", "seconds_per_puzzle"), ("FLOP", "s")):
+        for (search, rule), df in curves.groupby(["search", "rule"], sort=False):
+            style = "-" if search == "fixed" else "--"
+            ax.plot(df[x], df.accuracy * 100, "o" + style, ms=3, color=COLORS[rule],
+                    label=f"{RULE_NAMES[rule]}, {search}", alpha=1.0 if search == "fixed" else 0.8)
+            ax.fill_between(df[x], df.ci_low * 100, df.ci_high * 100, color=COLORS[rule], alpha=0.06, lw=0)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(EngFormatter(unit=unit))
+        ax.set_xlabel(f"{'network FLOPs' if unit == 'FLOP' else 'wall time'} per puzzle (k = 1..K rollouts)")
+        _percent_axis(ax)
+    axes[0].legend(fontsize=8)
+    return save(fig, path)
+
+
 # ----------------------------------------------------------------------------- folders
 
 def plot_folder(folder, fmt: str = "png", out=None) -> list[Path]:
