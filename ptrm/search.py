@@ -16,7 +16,9 @@ Rollouts are batched through the network in work items of at most `chunk_size` r
 are ever in memory.
 """
 import hashlib
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -44,6 +46,17 @@ class SearchConfig:
     dtype: str = "auto"         # activation dtype: "auto" (bf16 where native, else fp32) | "float32" | "bfloat16"
 
     def validate(self) -> "SearchConfig":
+        # Every number by its declared type first, so a field added later (a threshold, a rate) is refused
+        # when it is NaN, infinite or of the wrong type without a line of its own here.
+        for f in fields(self):
+            value, kinds = getattr(self, f.name), get_args(f.type) or (f.type,)
+            if value is None and type(None) in kinds:
+                continue
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if float in kinds and not (number and math.isfinite(value)):
+                raise PtrmError(f"{_flag(f.name)} must be a finite number, got {value!r}")
+            if int in kinds and float not in kinds and not (number and isinstance(value, int)):
+                raise PtrmError(f"{_flag(f.name)} must be an integer, got {value!r}")
         if self.K < 1:
             raise PtrmError(f"--samples must be >= 1, got {self.K}")
         if not self.sigma >= 0:  # also rejects NaN
@@ -60,6 +73,11 @@ class SearchConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _flag(name: str) -> str:
+    """The command-line flag of a SearchConfig field, for error messages (the CLI's names where they differ)."""
+    return {"K": "--samples", "D": "--steps"}.get(name, "--" + name.replace("_", "-"))
 
 
 @dataclass(frozen=True)
