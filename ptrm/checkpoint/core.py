@@ -86,7 +86,12 @@ def _unreadable(e: Exception, path) -> str:
 def build_model(cfg: TRMConfig, sd: dict, path, origin: str, device=None) -> TRM:
     """TRM(cfg) with `sd` loaded, after checking every key and shape; `origin` names where cfg came from
     in the one-line error a mismatch gives."""
-    model = TRM(cfg)
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise PtrmError(f"{path}: its state dict is not a dict of tensors")
+    try:
+        model = TRM(cfg)
+    except Exception as e:  # a field of the wrong type or sign (hidden_size "x", -3): the file's values
+        raise PtrmError(f"{path}: {origin} does not describe a TRM ({str(e).splitlines()[0][:160]})") from None
     expected = model.state_dict()
     for k in expected:
         if k not in sd:
