@@ -17,22 +17,24 @@ from ptrm.tasks import sudoku
 @click.command("search")
 @checkpoint_options
 @data_options
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Skip the first N puzzles (with --limit: search a window; records keep full-set puzzle indices).")
 @search_options()
 @ray_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder (default: runs/search-<time>).")
 @click.option("--usd-per-hour", default=2.50, show_default=True, type=float, help="Price of this machine per hour (cost model).")
-def command(ckpt, arch, task, data, limit, search_cfg, workers, gpus_per_worker, ray_address, out, usd_per_hour):
+def command(ckpt, arch, task, data, limit, offset, search_cfg, workers, gpus_per_worker, ray_address, out, usd_per_hour):
     """Noisy K-rollout search; prints deterministic, best-Q@K, mode@K, Q-weighted@K and pass@K."""
     cfg = search_cfg
     ck = open_checkpoint(ckpt, arch, task)
-    pset = open_puzzles(ck, data, limit, task)
+    pset = open_puzzles(ck, data, None, task)  # the whole set: records index puzzles in it (see run_search)
     out = out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")
     with make_backend(ck, workers, gpus_per_worker, ray_address) as backend:
-        run = run_search(ck, pset, cfg, backend=backend)
+        run = run_search(ck, pset, cfg, backend=backend, offset=offset, limit=limit)
     save_run(run, out)
     m = run.manifest
-    click.echo(f"\n{len(pset)} puzzles from {pset.source}; K={cfg.K}, D={m['search']['D']}, sigma={cfg.sigma}, "
-               f"noise on {cfg.noise_on}, seed {cfg.seed}")
+    click.echo(f"\n{m['data']['n_puzzles']} puzzles (from #{offset}) of {pset.source}; K={cfg.K}, "
+               f"D={m['search']['D']}, sigma={cfg.sigma}, noise on {cfg.noise_on}, seed {cfg.seed}")
     click.echo(report.markdown(report.summary(run)))
     c = report.compute_per_puzzle(run, usd_per_hour)
     click.echo(f"per puzzle: {c['flops'] / 1e9:.1f} GFLOP ({c['steps'] / cfg.K:.2f} steps per rollout), "

@@ -53,24 +53,31 @@ def _read_csv(path) -> tuple[list[str], list[str], list[int]]:
     """The question and answer columns of a `source,question,answer,rating` CSV, with line numbers."""
     path = Path(path)
     try:
-        f = open(path, newline="")
+        # Undecodable bytes become U+FFFD, which the cell check then reports with its line and cell.
+        f = open(path, newline="", encoding="utf-8", errors="replace")
     except OSError as e:
         raise PtrmError(f"{path}: cannot read: {e.strerror}") from None
     with f:
         reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or "question" not in header or "answer" not in header:
-            raise PtrmError(f"{path}:1: expected a header with 'question' and 'answer' columns, got {header}")
-        q_col, a_col = header.index("question"), header.index("answer")
-        questions, answers, lines = [], [], []
-        for row in reader:
-            if not row:
-                continue  # a blank line
-            if len(row) != len(header):
-                raise PtrmError(f"{path}:{reader.line_num}: row has {len(row)} columns, expected {len(header)}")
-            questions.append(row[q_col])
-            answers.append(row[a_col])
-            lines.append(reader.line_num)
+        try:
+            header = next(reader, None)
+            if header is None or "question" not in header or "answer" not in header:
+                raise PtrmError(f"{path}:1: expected a header with 'question' and 'answer' columns, got {header}")
+            for name in ("question", "answer"):
+                if header.count(name) > 1:
+                    raise PtrmError(f"{path}:1: column {name!r} appears {header.count(name)} times")
+            q_col, a_col = header.index("question"), header.index("answer")
+            questions, answers, lines = [], [], []
+            for row in reader:
+                if not row:
+                    continue  # a blank line
+                if len(row) != len(header):
+                    raise PtrmError(f"{path}:{reader.line_num}: row has {len(row)} columns, expected {len(header)}")
+                questions.append(row[q_col])
+                answers.append(row[a_col])
+                lines.append(reader.line_num)
+        except csv.Error as e:  # a NUL byte, an unclosed quote running past the field size limit
+            raise PtrmError(f"{path}:{reader.line_num}: not CSV ({e})") from None
     if not questions:
         raise PtrmError(f"{path}: no puzzles")
     return questions, answers, lines
@@ -177,23 +184,35 @@ def read_official(root_or_split_dir, split: str = "test", task: str | None = Non
     dataset's ignore_label_id become -100. `task` defaults to the one implied by vocab and length.
     """
     folder = _split_dir(root_or_split_dir, split)
+    meta_file = folder / "dataset.json"
     try:
-        meta = json.loads((folder / "dataset.json").read_text())
+        meta = json.loads(meta_file.read_bytes())
         vocab_size, seq_len, ignore = meta["vocab_size"], meta["seq_len"], meta["ignore_label_id"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise PtrmError(f"{folder / 'dataset.json'}: not an official dataset.json ({e})") from None
-    arrays = {}
-    for name in _ARRAYS:
-        file = folder / f"all__{name}.npy"
-        if not file.is_file():
-            raise PtrmError(f"{file}: missing")
-        arrays[name] = np.load(file)
-    inputs, labels = arrays["inputs"].astype(np.int32), arrays["labels"].astype(np.int32)
-    puzzle_indices = arrays["puzzle_indices"]
-    if inputs.ndim != 2 or inputs.shape[1] != seq_len or labels.shape != inputs.shape:
+    except (ValueError, KeyError, TypeError) as e:  # ValueError: bad JSON or bad UTF-8
+        raise PtrmError(f"{meta_file}: not an official dataset.json ({str(e).splitlines()[0][:160]})") from None
+    for key, value in (("vocab_size", vocab_size), ("seq_len", seq_len), ("ignore_label_id", ignore)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key != "ignore_label_id" else 0):
+            raise PtrmError(f"{meta_file}: {key} must be a {'positive' if key != 'ignore_label_id' else 'non-negative'} "
+                            f"integer, got {value!r}")
+    arrays = {name: _load_ints(folder / f"all__{name}.npy", 2 if name in ("inputs", "labels") else 1)
+              for name in _ARRAYS}
+    inputs, labels, puzzle_indices = arrays["inputs"], arrays["labels"], arrays["puzzle_indices"]
+    if inputs.shape[1] != seq_len or labels.shape != inputs.shape:
         raise PtrmError(f"{folder}: inputs {inputs.shape} and labels {labels.shape} do not match seq_len {seq_len}")
-    if puzzle_indices[-1] != len(inputs) or len(puzzle_indices) != len(arrays["puzzle_identifiers"]) + 1:
+    if len(inputs) == 0:
+        raise PtrmError(f"{folder}: no puzzles")
+    for name, array, allowed in (("inputs", inputs, None), ("labels", labels, ignore)):  # before a cast can wrap
+        bad = (array < 0) | (array >= vocab_size)
+        if allowed is not None:
+            bad &= array != allowed
+        if bad.any():
+            row, cell = np.argwhere(bad)[0]
+            raise PtrmError(f"{folder / f'all__{name}.npy'}: row {row} cell {cell} holds token {array[row, cell]}, "
+                            f"outside the vocab of {vocab_size}")
+    if (len(puzzle_indices) != len(arrays["puzzle_identifiers"]) + 1 or puzzle_indices[0] != 0
+            or puzzle_indices[-1] != len(inputs) or (np.diff(puzzle_indices) < 0).any()):
         raise PtrmError(f"{folder}: puzzle_indices do not cover the {len(inputs)} examples")
+    inputs, labels = inputs.astype(np.int32), labels.astype(np.int32)
     if task is None:
         task = TASK_OF.get((vocab_size, seq_len))
         if task is None:
@@ -201,6 +220,21 @@ def read_official(root_or_split_dir, split: str = "test", task: str | None = Non
     labels[labels == ignore] = IGNORE_LABEL
     identifiers = np.repeat(arrays["puzzle_identifiers"], np.diff(puzzle_indices)).astype(np.int32)
     return PuzzleSet(inputs, labels, identifiers, task, vocab_size, seq_len, str(folder))
+
+
+def _load_ints(file: Path, ndim: int) -> np.ndarray:
+    """One .npy array of integers with `ndim` dimensions (at least one entry), or an error naming the file."""
+    if not file.is_file():
+        raise PtrmError(f"{file}: missing")
+    try:
+        array = np.load(file)  # allow_pickle stays off: a .npy of objects is refused, never unpickled
+    except (ValueError, OSError, EOFError) as e:  # truncated, not .npy, object arrays
+        raise PtrmError(f"{file}: not a readable .npy array ({str(e).splitlines()[0][:160]})") from None
+    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.integer):
+        raise PtrmError(f"{file}: dtype {getattr(array, 'dtype', type(array).__name__)}, expected integers")
+    if array.ndim != ndim or array.size == 0 and ndim == 1:
+        raise PtrmError(f"{file}: shape {array.shape}, expected {ndim} dimension(s)")
+    return array
 
 
 def write_official(pset: PuzzleSet, root, split: str, overwrite: bool = False) -> Path:

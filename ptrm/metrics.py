@@ -50,6 +50,8 @@ class _Rollouts:
             raise PtrmError("records have duplicate (puzzle, k) rows")
         if df[["q_halt", "correct", "answer_hash"]].isna().any().any():
             raise PtrmError("records have missing values in q_halt, correct or answer_hash")
+        if not np.isfinite(df["q_halt"].to_numpy(np.float64)).all():  # inf would win every best-Q ranking
+            raise PtrmError("records have infinite q_halt values")
         sizes = df.groupby("puzzle").size()
         if sizes.nunique() != 1:
             raise PtrmError(f"every puzzle needs the same number of rollouts; found {sizes.min()}..{sizes.max()}")

@@ -18,6 +18,7 @@ import ptrm
 from ptrm import hardware, metrics, noise
 from ptrm.backends import LocalBackend
 from ptrm.data import PuzzleSet
+from ptrm.errors import PtrmError
 from ptrm.evaluate import check_compatible, evaluate, exact_and_cell
 from ptrm.model import TRM
 from ptrm.search import SearchConfig, run_item, sort_records, work_items
@@ -30,23 +31,31 @@ class SearchRun:
 
 
 def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress: bool = True,
-               deterministic: bool = True) -> SearchRun:
+               deterministic: bool = True, offset: int = 0, limit: int | None = None) -> SearchRun:
     """The whole search: every work item through `backend` (default: in-process), records, manifest.
 
-    With `deterministic`, the manifest also holds the deterministic baseline on the same puzzles.
+    `offset` and `limit` pick the puzzles [offset, offset + limit) of `pset`. Records' `puzzle` is the index
+    in the whole of `pset`, and the noise is seeded by it, so runs over consecutive windows concatenate to
+    the records of one run over all of them, byte for byte. With `deterministic`, the manifest also holds
+    the deterministic baseline on the same puzzles.
     """
     cfg.validate()
-    check_compatible(ckpt.model, pset)
+    if not 0 <= offset < len(pset):
+        raise PtrmError(f"--offset must lie in 0..{len(pset) - 1} (the set has {len(pset)} puzzles), got {offset}")
+    window = slice(offset, len(pset) if limit is None else min(len(pset), offset + limit))
+    n = window.stop - offset
+    check_compatible(ckpt.model, pset.subset(window))
     D = cfg.D or ckpt.cfg.halt_max_steps
     backend = backend or LocalBackend(ckpt.model)
     dtype, why = hardware.resolve_dtype(cfg.dtype, ckpt.model.device)
     cfg = replace(cfg, dtype=hardware.dtype_name(dtype))  # workers get the dtype chosen here
     if progress:
         print(f"dtype {cfg.dtype}: {why}", file=sys.stderr)
-    items = work_items(len(pset), cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)
+    items = [replace(item, p0=item.p0 + offset, p1=item.p1 + offset)
+             for item in work_items(n, cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)]
     t0 = time.perf_counter()
     parts = []
-    with tqdm(total=len(pset) * cfg.K, unit="rollout", desc=f"search K={cfg.K} sigma={cfg.sigma}",
+    with tqdm(total=n * cfg.K, unit="rollout", desc=f"search K={cfg.K} sigma={cfg.sigma}",
               disable=not progress) as bar:
         for records in backend.map(pset, items, cfg):
             parts.append(records)
@@ -57,7 +66,7 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     flops_total = metrics.flops_per_step(ckpt.cfg) * rollout_steps
     manifest = {
         "checkpoint": {"path": ckpt.path, "sha256": ckpt.sha256},
-        "data": {"source": pset.source, "task": pset.task, "n_puzzles": len(pset)},
+        "data": {"source": pset.source, "task": pset.task, "n_puzzles": n, "offset": offset},
         "search": {**cfg.to_dict(), "D": D, "dtype_reason": why, "noise_generator": noise.GENERATOR},
         "hardware": hardware.describe(),
         "backend": backend.describe(),
@@ -69,7 +78,7 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if deterministic:
-        manifest["deterministic"] = deterministic_baseline(ckpt.model, pset, D, cfg.dtype)
+        manifest["deterministic"] = deterministic_baseline(ckpt.model, pset.subset(window), D, cfg.dtype)
     return SearchRun(records, manifest)
 
 

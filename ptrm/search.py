@@ -28,7 +28,8 @@ that rounding of its threshold).
 """
 import hashlib
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,17 @@ class SearchConfig:
     stop_q: float | None = None  # stop all of a puzzle's rollouts once one has q_halt >= stop_q
 
     def validate(self) -> "SearchConfig":
+        # Every number by its declared type first, so a field added later (a threshold, a rate) is refused
+        # when it is NaN, infinite or of the wrong type without a line of its own here.
+        for f in fields(self):
+            value, kinds = getattr(self, f.name), get_args(f.type) or (f.type,)
+            if value is None and type(None) in kinds:
+                continue
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if float in kinds and not (number and math.isfinite(value)):
+                raise PtrmError(f"{_flag(f.name)} must be a finite number, got {value!r}")
+            if int in kinds and float not in kinds and not (number and isinstance(value, int)):
+                raise PtrmError(f"{_flag(f.name)} must be an integer, got {value!r}")
         if self.K < 1:
             raise PtrmError(f"--samples must be >= 1, got {self.K}")
         if not self.sigma >= 0:  # also rejects NaN
@@ -72,9 +84,6 @@ class SearchConfig:
             raise PtrmError(f"--chunk-size must be >= 1, got {self.chunk_size}")
         if self.dtype not in DTYPES:
             raise PtrmError(f"--dtype must be {' or '.join(DTYPES)}, got {self.dtype!r}")
-        for flag, value in (("--halt-q", self.halt_q), ("--stop-q", self.stop_q)):
-            if value is not None and not math.isfinite(value):
-                raise PtrmError(f"{flag} must be a finite number, got {value}")
         if self.settle < 0:
             raise PtrmError(f"--settle must be >= 0, got {self.settle}")
         return self
@@ -86,6 +95,11 @@ class SearchConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _flag(name: str) -> str:
+    """The command-line flag of a SearchConfig field, for error messages (the CLI's names where they differ)."""
+    return {"K": "--samples", "D": "--steps"}.get(name, "--" + name.replace("_", "-"))
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
 """A run on disk: `records.parquet` (one row per puzzle x rollout), `manifest.json`, `curves.csv`.
 
 Every file is written beside its target and renamed into place, so a run folder never holds half a file.
+The manifest marks a run complete: it is written last, only for records that passed `check_records`, and
+an old one is removed before new records replace old ones, so a run cut short anywhere has no manifest.
 """
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ptrm.errors import PtrmError
@@ -12,9 +15,29 @@ from ptrm.io import atomic_write, atomic_write_text
 from ptrm.runner import SearchRun
 
 
+def check_records(run: SearchRun) -> None:
+    """Refuse records that cannot be a finished run: one row per puzzle x rollout, every q_halt finite.
+
+    A NaN q_halt (diverged weights, a bf16 overflow) would rank rollouts arbitrarily and make every table
+    wrong without saying so.
+    """
+    records, n, K = run.records, run.manifest["data"]["n_puzzles"], run.manifest["search"]["K"]
+    if len(records) != n * K:
+        raise PtrmError(f"search produced {len(records)} records, expected {n} puzzles x K={K} = {n * K}; "
+                        f"nothing saved")
+    bad = ~np.isfinite(records["q_halt"].to_numpy(np.float64))
+    if bad.any():
+        first = records[bad].iloc[0]
+        raise PtrmError(f"{run.manifest['checkpoint']['path']}: search produced non-finite q_halt "
+                        f"({first.q_halt}) in {int(bad.sum())} of {len(records)} rollouts (first: puzzle "
+                        f"{first.puzzle}, k {first.k}); nothing saved")
+
+
 def save_run(run: SearchRun, out) -> Path:
+    check_records(run)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)  # the old run is no longer complete once its records go
     with atomic_write(out / "records.parquet") as tmp:
         run.records.to_parquet(tmp, index=False)
     # The manifest goes last: its presence marks the run complete.

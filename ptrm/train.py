@@ -71,15 +71,44 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0                  # torch CPU threads; 0 = all cores
 
+    def validate(self, source) -> "TrainConfig":
+        """Types first (YAML reads `1e-3` as a string and `.inf` as a float), then finite numbers and the ranges
+        training needs; errors name `source` (the config file) and the key."""
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), type(f.default) if f.default is not dataclasses.MISSING else dict
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = (number and math.isfinite(value) if kind is float else
+                  number and isinstance(value, int) if kind is int else isinstance(value, kind))
+            if not ok:
+                what = "a finite number" if kind is float else f"a{'n' if kind is int else ''} {kind.__name__}"
+                raise PtrmError(f"{source}: {f.name} must be {what}, got {value!r}")
+        for key, low, strict in (("batch_size", 1, False), ("lr", 0, True), ("lr_warmup_steps", 0, False),
+                                 ("lr_min_ratio", 0, False), ("weight_decay", 0, False), ("grad_clip", 0, False),
+                                 ("q_loss_weight", 0, False), ("halt_exploration_prob", 0, False),
+                                 ("ema_rate", 0, False), ("max_steps", 0, False), ("max_minutes", 0, True),
+                                 ("eval_every", 1, False), ("eval_limit", 1, False), ("test_limit", 1, False),
+                                 ("checkpoint_minutes", 0, True), ("snapshot_every", 0, False), ("threads", 0, False)):
+            value = getattr(self, key)
+            if value < low or strict and value == low:
+                raise PtrmError(f"{source}: {key} must be {'>' if strict else '>='} {low}, got {value!r}")
+        for key in ("halt_exploration_prob", "ema_rate", "lr_min_ratio"):
+            if getattr(self, key) > 1:
+                raise PtrmError(f"{source}: {key} must be <= 1, got {getattr(self, key)!r}")
+        if len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas):
+            raise PtrmError(f"{source}: betas must be two numbers in [0, 1), got {list(self.betas)!r}")
+        return self
+
 
 def load_config(path, overrides=()) -> TrainConfig:
     """YAML file plus `key=value` overrides (`model.hidden_size=256`); unknown keys are errors."""
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw = yaml.safe_load(Path(path).read_bytes()) or {}  # bytes: yaml reports bad encodings as YAMLError
     except FileNotFoundError:
         raise PtrmError(f"{path}: config file not found") from None
     except yaml.YAMLError as e:
         raise PtrmError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise PtrmError(f"{path}: expected key: value pairs, got a {type(raw).__name__}")
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
@@ -88,18 +117,22 @@ def load_config(path, overrides=()) -> TrainConfig:
         *parents, leaf = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise PtrmError(f"override {item!r}: {p} is not a section")
         node[leaf] = yaml.safe_load(value)
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     model_known = {f.name for f in dataclasses.fields(TRMConfig)}
     for k in raw:
         if k not in known:
             raise PtrmError(f"{path}: unknown config key {k!r}")
+    if not isinstance(raw.get("model", {}), dict):
+        raise PtrmError(f"{path}: model must be a section of TRMConfig fields, got {raw['model']!r}")
     for k in raw.get("model", {}):
         if k not in model_known:
             raise PtrmError(f"{path}: unknown config key 'model.{k}'")
-    if "betas" in raw:
+    if isinstance(raw.get("betas"), list):
         raw["betas"] = tuple(raw["betas"])
-    return TrainConfig(**raw)
+    return TrainConfig(**raw).validate(path)
 
 
 def sequence_loss(logits, labels, kind: str):
@@ -180,21 +213,27 @@ class Trainer:
 
     # -- state that survives an interruption --------------------------------------------------------
     def _save_resume(self, extra_seconds=0.0):
-        step = self.step  # each piece carries the step, so pieces from different saves are never mixed
+        # Each piece carries the step, so pieces from different saves are never mixed; resume.pt goes last,
+        # so a save cut short (kill -9) leaves the previous resume.pt, and only the companions can be newer.
+        step = self.step
+        atomic_save({"step": step, "ema": self.ema.state_dict()}, self.out / "resume-ema.pt")
+        atomic_save({"step": step, "optimizer": self.opt.state_dict()}, self.out / "resume-adam.pt")
         atomic_save({"step": step, "elapsed": self.elapsed + extra_seconds, "curve": self.curve,
                      "train_config": dataclasses.asdict(self.cfg), "model": self.model.state_dict(),
                      "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state()},
                     self.out / "resume.pt")
-        atomic_save({"step": step, "ema": self.ema.state_dict()}, self.out / "resume-ema.pt")
-        atomic_save({"step": step, "optimizer": self.opt.state_dict()}, self.out / "resume-adam.pt")
 
     def _load_resume(self):
-        state, ema = read_file(self.out / "resume.pt"), read_file(self.out / "resume-ema.pt")
-        if ema["step"] != state["step"]:
-            raise PtrmError(f"{self.out}: resume-ema.pt is from step {ema['step']}, resume.pt from step "
-                            f"{state['step']}; the resume state is inconsistent")
+        state = read_file(self.out / "resume.pt")
         self.model.load_state_dict(state["model"])
-        self.ema.load_state_dict(ema["ema"])
+        ema_path = self.out / "resume-ema.pt"
+        ema = read_file(ema_path) if ema_path.is_file() else None
+        if ema is not None and ema["step"] == state["step"]:
+            self.ema.load_state_dict(ema["ema"])
+        else:  # a save cut short between its files: the weights are whole, the average starts again from them
+            print(f"{ema_path}: missing or from another step than resume.pt ({state['step']}); "
+                  f"the EMA restarts from the weights")
+            self.ema.load_state_dict(state["model"])
         adam = self.out / "resume-adam.pt"
         adam_state = read_file(adam) if adam.is_file() else None
         if adam_state is not None and adam_state["step"] == state["step"]:

@@ -101,14 +101,46 @@ def test_work_items_cover_every_rollout_once():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--sigma", "-0.1"], "--sigma must be >= 0"),
-    (["--samples", "0"], "--samples must be >= 1"),
-    (["--steps", "0"], "--steps must be >= 1"),
+    (["--sigma", "-0.1"], "--sigma must be >= 0, got -0.1"),
+    (["--sigma", "-1"], "--sigma must be >= 0, got -1.0"),
+    (["--sigma", "inf"], "--sigma must be a finite number, got inf"),
+    (["--sigma", "nan"], "--sigma must be a finite number, got nan"),
+    (["--samples", "0"], "--samples must be >= 1, got 0"),
+    (["--steps", "0"], "--steps must be >= 1, got 0"),
+    (["--chunk-size", "0"], "--chunk-size must be >= 1, got 0"),
+    (["--offset", "12"], "--offset must lie in 0..11 (the set has 12 puzzles), got 12"),
 ])
-def test_bad_values_are_one_line_errors(tiny_ckpt, args, message):
-    res = CliRunner().invoke(main, ["search", "--ckpt", str(tiny_ckpt), *args])
+def test_bad_values_are_refused_before_any_work(tiny_ckpt, tmp_path, args, message):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["search", "--ckpt", str(tiny_ckpt), "--out", str(out), *args])
     assert res.exit_code == 2
-    assert message in res.output and "Traceback" not in res.output
+    assert res.output.strip() == f"error: {message}"  # one line, no traceback, no progress bar
+    assert not out.exists()
+
+
+def test_a_run_with_non_finite_q_halt_is_not_saved(tiny_ckpt, tmp_path):
+    ck = torch.load(tiny_ckpt, weights_only=True)
+    ck["state_dict"]["q_head.weight"][:] = float("nan")  # diverged weights: every q_halt is NaN
+    nan_ckpt = tmp_path / "nan.pt"
+    torch.save(ck, nan_ckpt)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["search", "--ckpt", str(nan_ckpt), "--samples", "2", "--steps", "1",
+                                    "--limit", "2", "--out", str(out)])
+    assert res.exit_code == 2
+    assert "nan.pt: search produced non-finite q_halt (nan) in 4 of 4 rollouts (first: puzzle 0, k 0); " \
+           "nothing saved" in res.output
+    assert not out.exists()  # no folder a tool could mistake for a result
+
+
+def test_windows_of_puzzles_concatenate_to_the_whole_run(tiny_ckpt, puzzles):
+    """Records' `puzzle` is the index in the whole set, and the noise follows it: two halves are the whole."""
+    whole = search(tiny_ckpt, puzzles, K=3, sigma=0.3, D=2).records
+    ck = load_checkpoint(tiny_ckpt)
+    halves = [run_search(ck, puzzles, SearchConfig(K=3, sigma=0.3, D=2, dtype="float32"), progress=False,
+                         deterministic=False, offset=offset, limit=6).records for offset in (0, 6)]
+    assert halves[1].puzzle.min() == 6
+    joined = pd.concat(halves, ignore_index=True)
+    assert joined.to_parquet(index=False) == whole.to_parquet(index=False)
 
 
 def test_cli_search_writes_records_and_prints_the_table(tiny_ckpt, tmp_path):

@@ -1,5 +1,7 @@
 """What every checkpoint format shares: the loaded Checkpoint, reading and writing files, the shape check."""
 import hashlib
+import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,17 +62,36 @@ def read_file(path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, random bytes, pickled objects: all the user's file's fault
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PtrmError(f"{path}: not a readable checkpoint ({first[:160]})") from None
+        raise PtrmError(f"{path}: {_unreadable(e, path)}") from None
     if not isinstance(obj, dict):
         raise PtrmError(f"{path}: checkpoint holds a {type(obj).__name__}, expected a dict")
     return obj
 
 
+def _unreadable(e: Exception, path) -> str:
+    """Why torch.load failed, in one line. For a pickle of Python objects, torch's own message is a page
+    of advice that ends in weights_only=False; say what the file holds and the safe way out instead."""
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+    if isinstance(e, pickle.UnpicklingError) and found:  # other unpickling errors are plain corruption
+        return (f"holds Python objects besides tensors ({found.group(1)}); ptrm loads weights only, because unpickling "
+                f"objects can run any code. If you trust the file, keep its tensors: python -c \"import torch; "
+                f"d = torch.load('{path}', weights_only=False); torch.save({{k: v for k, v in d.items() "
+                f"if isinstance(v, torch.Tensor)}}, 'weights.pt')\" and pass weights.pt")
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if "Weights only load failed" in first:  # torch's advice on loading objects: beside the point here
+        first = "not a torch file, or a corrupt one"
+    return f"not a readable checkpoint ({first[:160]})"
+
+
 def build_model(cfg: TRMConfig, sd: dict, path, origin: str, device=None) -> TRM:
     """TRM(cfg) with `sd` loaded, after checking every key and shape; `origin` names where cfg came from
     in the one-line error a mismatch gives."""
-    model = TRM(cfg)
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise PtrmError(f"{path}: its state dict is not a dict of tensors")
+    try:
+        model = TRM(cfg)
+    except Exception as e:  # a field of the wrong type or sign (hidden_size "x", -3): the file's values
+        raise PtrmError(f"{path}: {origin} does not describe a TRM ({str(e).splitlines()[0][:160]})") from None
     expected = model.state_dict()
     for k in expected:
         if k not in sd:

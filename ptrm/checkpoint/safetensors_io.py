@@ -34,9 +34,13 @@ def load_safetensors(path, arch=None, task=None, device=None) -> Checkpoint:
     meta = header.get("__metadata__") or {}
     if meta.get("format") != SAFETENSORS_FORMAT:
         return load_official(path, sd, arch, task, device, meta={"format": "safetensors"})
-    cfg = TRMConfig.from_dict({**json.loads(meta["model_config"]), **(arch or {})})
+    try:
+        cfg = TRMConfig.from_dict({**json.loads(meta["model_config"]), **(arch or {})})
+        task = task or meta["task"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise PtrmError(f"{path}: bad ptrm metadata ({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
     model = build_model(cfg, sd, path, "its model_config", device)
-    return Checkpoint(model=model, task=task or meta["task"], path=str(path), sha256=file_sha256(path),
+    return Checkpoint(model=model, task=task, path=str(path), sha256=file_sha256(path),
                       meta={"format": "safetensors"})
 
 
