@@ -8,14 +8,13 @@ ptrm.noise replaced it) is kept here for the comparison: a CPU generator per rol
 rollout_seed(seed, puzzle, k), then torch.stack of per-rollout torch.randn.
 """
 import argparse
-import statistics
-import subprocess
-import time
 
 import numpy as np
 import torch
 
+from ptrm import hardware
 from ptrm.noise import GENERATOR, gaussian
+from timing import median_seconds
 
 
 def rollout_seed(seed: int, puzzle: int, k: int) -> int:   # the old ptrm.search.rollout_seed
@@ -31,24 +30,6 @@ class NoiseSource:                                           # the old ptrm.sear
         return torch.stack([torch.randn(self.shape, generator=g) for g in self.gens])
 
 
-def median_seconds(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return "unknown"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=512)
@@ -57,8 +38,8 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"CPU: {cpu_model()}  torch {torch.__version__}  threads: {torch.get_num_threads()}  "
-          f"generator: {GENERATOR}  (median of {args.repeats})")
+    print(hardware.describe())
+    print(f"generator: {GENERATOR}  (median of {args.repeats})")
     puzzles = torch.arange(args.rollouts) // 64           # 64 rollouts per puzzle
     ks = torch.arange(args.rollouts) % 64
     step = 0

@@ -10,7 +10,6 @@ peak memory of whole searches over 8 and 512 puzzles (flat: one work item lives 
 """
 import argparse
 import multiprocessing as mp
-import resource
 import time
 
 import torch
@@ -20,16 +19,7 @@ from ptrm import hardware, metrics, model as trm_model, noise
 from ptrm.checkpoint import load_checkpoint
 from ptrm.runner import run_search
 from ptrm.search import SearchConfig, WorkItem, run_item
-
-
-def median_seconds(fn, reps=3) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
+from timing import median_seconds
 
 
 def linear_shapes(model, x, carry) -> list[tuple[int, int, int]]:
@@ -65,7 +55,9 @@ def _peak_rss_child(path, n, K, chunk, dtype, queue):
     # One step is enough: memory depends on the rows in flight, not on the depth.
     run_search(ck, ck.test_set().head(n), SearchConfig(K=K, sigma=0.1, D=1, chunk_size=chunk, dtype=dtype),
                progress=False, deterministic=False)
-    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # VmHWM, not ru_maxrss: the latter survives exec, so a spawned child would report its parent's peak
+    with open("/proc/self/status") as f:
+        queue.put(next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024)
 
 
 def peak_rss_mb(path, n, K, chunk, dtype) -> float:
@@ -103,7 +95,7 @@ def bench_dtype(ck, pset, dtype, rows, compile_step):
     # a whole work item through run_item (noise, answers, records) against D bare network steps
     D = 4
     cfg = SearchConfig(K=B, sigma=0.1, D=D, dtype=hardware.dtype_name(dtype), chunk_size=B)
-    item = median_seconds(lambda: run_item(model, pset, WorkItem(0, 1, 0, B), cfg), reps=1)
+    item = median_seconds(lambda: run_item(model, pset, WorkItem(0, 1, 0, B), cfg), repeats=1)
     flops = metrics.flops_per_step(ck.cfg) * B
     name = hardware.dtype_name(dtype)
     print(f"| {name} | eager | {B / step:.1f} | {flops / step / 1e9:.1f} | {flops / step / dense:.2f} "

@@ -67,7 +67,7 @@ def main():
     args = ap.parse_args()
 
     ck = load_checkpoint(args.ckpt)
-    cfg = SearchConfig(K=args.K, sigma=args.sigma, chunk_size=256).validate()
+    cfg = SearchConfig(K=args.K, sigma=args.sigma).validate()
     rule, selection = choose_rule(ck, cfg, args.select)
     print("chosen rule:", rule)
 

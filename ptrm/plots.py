@@ -296,6 +296,7 @@ def adaptive_curves(curves: pd.DataFrame, path) -> Path:
             ax.fill_between(df[x], df.ci_low * 100, df.ci_high * 100, color=COLORS[rule], alpha=0.06, lw=0)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(EngFormatter(unit=unit))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(f"{'network FLOPs' if unit == 'FLOP' else 'wall time'} per puzzle (k = 1..K rollouts)")
         _percent_axis(ax)
     axes[0].legend(fontsize=8)
