@@ -54,9 +54,12 @@ _SEARCH_FLAGS = {
                               "(0: off; fixed D is the paper's method)."),
     "stop_q": (("--stop-q",), "Adaptive: stop all of a puzzle's rollouts once one has a q_halt logit of at least "
                               "this (default: off; keeps each puzzle's K rollouts in one batch)."),
+    "give_up_q": (("--give-up-q",), "Adaptive: stop a rollout whose q_halt logit is at most this at step "
+                                    "--give-up-step or later (it is confident it is wrong; default: off)."),
+    "give_up_step": (("--give-up-step",), "The first supervision step at which --give-up-q applies."),
 }
 _CHOICES = {"noise_on": NOISE_TARGETS, "dtype": DTYPES}
-_OPTIONAL = {"D": int, "halt_q": float, "stop_q": float}  # the type of fields whose default None means off/auto
+_OPTIONAL = {"D": int, "halt_q": float, "stop_q": float, "give_up_q": float}  # the type of fields whose default None means off/auto
 
 
 def _search_option(name: str, default):

@@ -5,10 +5,11 @@
 1. Selection (puzzles 1000.. of results/data/sudoku-hard, which the checkpoint does not ship as its test set):
    one fixed-D run with per-step records, replayed (ptrm.adaptive.replay_adaptive) under every per-rollout
    rule of a small grid; the rule kept is the cheapest whose best-Q@K is at least the fixed run's.
-   Only per-rollout rules (halt_q, settle) are searched: each rollout then stops on its own, so the exact
+   Only per-rollout rules (halt_q, settle, give_up_q) are searched: each rollout then stops on its own, so the exact
    @k estimators still give the whole curve over k from one run.
 2. Evaluation (puzzles 50.. of the checkpoint's test set; 0-49 were looked at before, in results/width):
-   a fixed-D run and a real adaptive run with the chosen rule, saved under results/adaptive/, then the
+   a fixed-D run (reused from results/adaptive/fixed when it is there: it does not depend on the rule) and a
+   real adaptive run with the chosen rule, saved under results/adaptive/, then the
    curves best-Q@k against network FLOPs and wall seconds per puzzle (results/figures/adaptive.png) and
    a table (results/adaptive/summary.md).
 """
@@ -30,10 +31,10 @@ from ptrm.plots import adaptive_curves
 from ptrm.report import markdown
 from ptrm.runner import run_search
 from ptrm.search import SearchConfig
-from ptrm.store import save_run
+from ptrm.store import load_run, save_run
 
 OUT = Path("results/adaptive")
-GRID = {"halt_q": [None, 0.0, 1.0], "settle": [0, 3, 4, 6, 8]}
+GRID = {"halt_q": [None, 0.0, 1.0], "settle": [0, 3, 6], "give_up_q": [None, -3.0, -4.0, -5.0]}  # give_up_step 8
 
 
 def best_q(records, K) -> float:
@@ -43,18 +44,21 @@ def best_q(records, K) -> float:
 def choose_rule(ck, cfg, n_select):
     pset = load_puzzles("results/data/sudoku-hard").subset(np.arange(1000, 1000 + n_select))
     run = run_search(ck, pset, replace(cfg, per_step=True), progress=True, deterministic=False)
+    save_run(run, OUT / "selection")
     D = run.manifest["search"]["D"]
     fixed = best_q(run.records, cfg.K)
     rows = []
-    for halt_q, settle in itertools.product(GRID["halt_q"], GRID["settle"]):
-        rec = replay_adaptive(run.records, halt_q=halt_q, settle=settle)
-        rows.append({"halt_q": halt_q, "settle": settle, "best-Q@K": 100 * best_q(rec, cfg.K),
+    for values in itertools.product(*GRID.values()):
+        rule = dict(zip(GRID, values))
+        rec = replay_adaptive(run.records, **rule)
+        rows.append({**rule, "best-Q@K": 100 * best_q(rec, cfg.K),
                      "share of FLOPs": rec.steps.sum() / (D * len(rec))})
     table = pd.DataFrame(rows)
     ok = table[table["best-Q@K"] >= 100 * fixed - 1e-9]
-    pick = ok.sort_values(["share of FLOPs", "settle"]).iloc[0]
+    pick = ok.sort_values(["share of FLOPs", "settle"]).iloc[0]  # ties: the simpler rule
     print(f"selection ({n_select} puzzles, fixed best-Q@{cfg.K} {100 * fixed:.1f}%):\n{table.to_string(index=False)}")
-    return {"halt_q": None if pd.isna(pick.halt_q) else float(pick.halt_q), "settle": int(pick.settle)}, table
+    rule = {k: (None if pd.isna(pick[k]) else float(pick[k])) for k in ("halt_q", "give_up_q")}
+    return {**rule, "settle": int(pick.settle)}, table
 
 
 def main():
@@ -72,7 +76,8 @@ def main():
     print("chosen rule:", rule)
 
     pset = ck.test_set().subset(np.arange(50, 50 + args.eval))
-    runs = {"fixed": run_search(ck, pset, cfg), "adaptive": run_search(ck, pset, replace(cfg, **rule))}
+    fixed = load_run(OUT / "fixed") if (OUT / "fixed" / "manifest.json").is_file() else run_search(ck, pset, cfg)
+    runs = {"fixed": fixed, "adaptive": run_search(ck, pset, replace(cfg, **rule))}
     rows, curves = [], []
     for name, run in runs.items():
         save_run(run, OUT / name)

@@ -7,6 +7,9 @@ unless given, spend the steps where they help:
     settle   a rollout stops once its answer has been unchanged for `settle` consecutive steps
     stop_q   once any rollout of a puzzle has q_halt >= stop_q after a step, all that puzzle's rollouts
              still running stop there (one confident answer is enough for the puzzle)
+    give_up_q  a rollout stops after the first step >= give_up_step whose q_halt <= give_up_q (it is
+             confident it is wrong: on our Sudoku model, rollouts with q <= -4 at step 8 end right ~5% of
+             the time, and best-Q needs only one rollout of a puzzle to be right)
 
 A stopped rollout keeps the answer, q_halt and correctness of the step it stopped at, and its record says
 how many steps it ran (`steps`), from which its FLOPs are counted.
@@ -24,14 +27,17 @@ from ptrm.errors import PtrmError
 PER_STEP_COLUMNS = ("q_steps", "correct_steps", "hash_steps")  # [D] arrays per rollout (per_step=True)
 
 
-def stops(q, unchanged, puzzles, halt_q=None, settle=0, stop_q=None) -> np.ndarray:
-    """Which of the rollouts that just ran a step stop after it (bool per rollout).
+def stops(q, unchanged, puzzles, step, halt_q=None, settle=0, stop_q=None, give_up_q=None,
+          give_up_step=8) -> np.ndarray:
+    """Which of the rollouts that just ran supervision step `step` (1-based) stop after it (bool per rollout).
 
     q: their q_halt after the step; unchanged: for how many consecutive steps each one's answer has not
     changed (0 if it just changed or this was the first step); puzzles: their puzzle ids. stop_q sees only
     the rollouts passed in, so they must include every running rollout of their puzzles.
     """
     stop = np.zeros(len(q), dtype=bool)
+    if give_up_q is not None and step >= give_up_step:
+        stop |= q <= give_up_q
     if halt_q is not None:
         stop |= q >= halt_q
     if settle:
@@ -41,8 +47,9 @@ def stops(q, unchanged, puzzles, halt_q=None, settle=0, stop_q=None) -> np.ndarr
     return stop
 
 
-def replay_adaptive(records: pd.DataFrame, halt_q=None, settle=0, stop_q=None) -> pd.DataFrame:
-    """The records an adaptive run (with per_step) would give, from a fixed-D run's per-step records.
+def replay_adaptive(records: pd.DataFrame, **rule) -> pd.DataFrame:
+    """The records an adaptive run (with per_step) would give, from a fixed-D run's per-step records,
+    under the stopping rule `rule` (the keyword arguments of `stops`: halt_q, settle, stop_q, give_up_q, ...).
 
     Needs the per-step columns q_steps, correct_steps and hash_steps (per_step=True) and every rollout
     of each puzzle in `records`. Returns a copy whose steps, q_halt, correct and answer_hash are those
@@ -63,7 +70,7 @@ def replay_adaptive(records: pd.DataFrame, halt_q=None, settle=0, stop_q=None) -
         if t:
             unchanged = np.where(hashes[:, t] == hashes[:, t - 1], unchanged + 1, 0)
         rows = np.flatnonzero(running)
-        stopped = rows[stops(q[rows, t], unchanged[rows], puzzles[rows], halt_q, settle, stop_q)]
+        stopped = rows[stops(q[rows, t], unchanged[rows], puzzles[rows], t + 1, **rule)]
         last[stopped] = t
         running[stopped] = False
     upto = np.minimum(np.arange(D), last[:, None])   # step t reads the stop step's values once stopped

@@ -59,6 +59,8 @@ class SearchConfig:
     halt_q: float | None = None  # stop a rollout after the first step whose q_halt >= halt_q
     settle: int = 0             # stop a rollout once its answer is unchanged for this many steps (0: never)
     stop_q: float | None = None  # stop all of a puzzle's rollouts once one has q_halt >= stop_q
+    give_up_q: float | None = None  # stop a rollout whose q_halt <= give_up_q at step >= give_up_step
+    give_up_step: int = 8       # (1-based) the first step at which a rollout may give up: half of N_sup = 16
 
     def validate(self) -> "SearchConfig":
         # Every number by its declared type first, so a field added later (a threshold, a rate) is refused
@@ -86,12 +88,20 @@ class SearchConfig:
             raise PtrmError(f"--dtype must be {' or '.join(DTYPES)}, got {self.dtype!r}")
         if self.settle < 0:
             raise PtrmError(f"--settle must be >= 0, got {self.settle}")
+        if self.give_up_step < 1:
+            raise PtrmError(f"--give-up-step must be >= 1, got {self.give_up_step}")
         return self
 
     @property
     def adaptive(self) -> bool:
         """Whether a stopping rule is on (else every rollout runs D steps)."""
-        return self.halt_q is not None or self.settle > 0 or self.stop_q is not None
+        return self.halt_q is not None or self.settle > 0 or self.stop_q is not None or self.give_up_q is not None
+
+    @property
+    def rule(self) -> dict:
+        """The stopping rule's settings, as ptrm.adaptive.stops and replay_adaptive take them."""
+        return {"halt_q": self.halt_q, "settle": self.settle, "stop_q": self.stop_q,
+                "give_up_q": self.give_up_q, "give_up_step": self.give_up_step}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -198,7 +208,7 @@ def run_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig,
             hash_steps[running, t] = answer_hash(answer)
         if return_states:
             states[running] = zH[:, 0].float().cpu().numpy()  # the Q head's input token
-        stop = adaptive.stops(q, unchanged[running], puzzles[running], cfg.halt_q, cfg.settle, cfg.stop_q)
+        stop = adaptive.stops(q, unchanged[running], puzzles[running], t + 1, **cfg.rule)
         if stop.any():  # stopped rollouts leave the batch
             keep = torch.from_numpy(np.flatnonzero(~stop)).to(device)
             running = running[~stop]

@@ -53,7 +53,7 @@ def shared_settings(ckpt, pset, cfg: SearchConfig) -> dict:
     return {"checkpoint_sha256": ckpt.sha256, "task": pset.task, "n_puzzles": len(pset),
             "data_sha256": data_sha256(pset), "K": cfg.K, "seed": cfg.seed, "noise_on": cfg.noise_on,
             "per_step": cfg.per_step, "dtype": cfg.dtype, "noise_generator": noise.GENERATOR,
-            "halt_q": cfg.halt_q, "settle": cfg.settle, "stop_q": cfg.stop_q}
+            **cfg.rule}
 
 
 def claim(out: Path, settings: dict, ckpt_path: str, grid: dict) -> None:

@@ -105,6 +105,21 @@ def test_halt_q_stops_a_rollout_at_its_first_confident_step_and_keeps_that_answe
     assert_close("q_steps", np.stack(adaptive.q_steps), np.take_along_axis(np.stack(fixed.q_steps), upto, 1))
 
 
+def test_give_up_q_stops_a_rollout_confident_it_is_wrong_from_give_up_step_on(ck, puzzles):
+    fixed = rollouts(ck.model, puzzles, per_step=True)
+    q = np.stack(fixed.q_steps)
+    threshold = float(np.quantile(q[:, 2:], 0.1))  # a q only the lowest rollouts reach
+    adaptive = rollouts(ck.model, puzzles, per_step=True, give_up_q=threshold, give_up_step=3)
+    low = q <= threshold
+    low[:, :2] = False  # steps 1 and 2 come before give_up_step
+    stop = first(low)
+    assert 0 < (stop < 5).mean() < 1
+    assert (stop >= 2).all()
+    assert_stopped_as(adaptive, at_step(fixed, stop))
+    assert_same_records(replay_adaptive(fixed, give_up_q=threshold, give_up_step=3).drop(columns="cell_acc"),
+                        adaptive.drop(columns="cell_acc"))
+
+
 def test_settle_stops_a_rollout_once_its_answer_is_unchanged_for_settle_steps(ck, puzzles):
     model = Spy(ck.model, one_bit=True)
     fixed = rollouts(model, puzzles, per_step=True)
