@@ -4,6 +4,7 @@ bf16 pays only where the hardware has it: CUDA GPUs with bf16 support, and CPUs 
 On an AVX2-only CPU torch emulates bf16 matmuls and runs them 10x+ slower than fp32, so `auto` means fp32
 there. `python -m ptrm.hardware` prints the summary (CI prints it before the tests).
 """
+import functools
 import os
 import platform
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ def _onednn_capped() -> bool:
     return cap not in ("ALL", "DEFAULT") and not cap.startswith(("AVX512_CORE_BF16", "AVX512_CORE_AMX", "AVX10"))
 
 
+@functools.cache  # run_item resolves the dtype per work item: read /proc/cpuinfo once per process
 def cpu() -> CPU:
     model, flags, info = platform.processor() or platform.machine(), set(), {}
     try:
