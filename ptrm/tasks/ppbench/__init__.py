@@ -1,0 +1,1 @@
+"""Pencil Puzzle Bench (PPBench): boards, tokens, rules, the golden set and generators."""
