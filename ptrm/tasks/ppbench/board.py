@@ -14,6 +14,8 @@ each an (H, W) int array in row-major order. Codes per kind (what a cell of `clu
 | shakashaka  | WHITE (-1) a white cell; 0-4 a numbered black; BLACK (5)  | 0 empty; 1-4 a half-shaded        |
 |             |                                                           | triangle, its shaded corner: 1 bottom-left, 2 bottom-right, 3 top-right, 4 top-left |
 
+`given`: a partly solved state shown in a model's input (the paper's trajectory samples): solution codes on the
+cells already decided, UNDECIDED (-1) elsewhere; None when only the clues are shown.
 `rooms` (heyawake): (H, W) room ids 0..R-1, each room a connected rectangle. Sizes fit the model's frame:
 at most FRAME x FRAME (sudoku's 9x9 sits in the 10x10 frame).
 """
@@ -25,6 +27,7 @@ import numpy as np
 KINDS = ("sudoku", "lightup", "nurikabe", "heyawake", "tapa", "shakashaka")
 FRAME = 10            # the model's square frame: every board is at most FRAME x FRAME
 WHITE, BLACK, UNKNOWN = -1, 5, -2
+UNDECIDED = -1        # a cell of `given` that is not decided yet
 
 
 def _tapa_clues() -> tuple[tuple[int, ...], ...]:
@@ -51,6 +54,7 @@ class Board:
     clues: np.ndarray                  # (H, W) int16, codes above
     solution: np.ndarray | None = None  # (H, W) int8, codes above; None for an unsolved puzzle
     rooms: np.ndarray | None = None    # (H, W) int16 room ids; heyawake only
+    given: np.ndarray | None = None    # (H, W) int8 partial solution shown in the input; UNDECIDED elsewhere
 
     @property
     def shape(self) -> tuple[int, int]:
