@@ -6,7 +6,7 @@ import click
 
 from ptrm.checkpoint import load_checkpoint, parse_arch_overrides
 from ptrm.data import load_puzzles
-from ptrm.search import DTYPES, NOISE_TARGETS, SearchConfig
+from ptrm.search import DTYPES, NOISE_TARGETS, SIGMA_SCALES, SearchConfig
 
 
 def _stack(options):
@@ -41,7 +41,9 @@ ray_options = _stack([
 # SearchConfig field -> its command-line flags and help. Defaults and types come from the dataclass.
 _SEARCH_FLAGS = {
     "K": (("--samples", "-K"), "Rollouts K per puzzle (the curve over k <= K comes free)."),
-    "sigma": (("--sigma",), "Noise std (absolute)."),
+    "sigma": (("--sigma",), "Noise std (absolute, or relative to the state's RMS: --sigma-scale)."),
+    "sigma_scale": (("--sigma-scale",), "absolute: sigma as is (the paper); relative: sigma x the perturbed "
+                                        "state's RMS per token (one sigma across models of different scale)."),
     "D": (("--steps",), "Supervision steps D (default: the checkpoint's N_sup)."),
     "seed": (("--seed",), "Seed of the rollout noise."),
     "noise_on": (("--noise-on",), "Perturb the latent z (paper), the answer state y, or both."),
@@ -58,7 +60,7 @@ _SEARCH_FLAGS = {
                                     "--give-up-step or later (it is confident it is wrong; default: off)."),
     "give_up_step": (("--give-up-step",), "The first supervision step at which --give-up-q applies."),
 }
-_CHOICES = {"noise_on": NOISE_TARGETS, "dtype": DTYPES}
+_CHOICES = {"noise_on": NOISE_TARGETS, "sigma_scale": SIGMA_SCALES, "dtype": DTYPES}
 _OPTIONAL = {"D": int, "halt_q": float, "stop_q": float, "give_up_q": float}  # the type of fields whose default None means off/auto
 
 

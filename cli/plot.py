@@ -45,7 +45,7 @@ def folder_command(folder, fmt, out):
 @checkpoint_options
 @data_options
 @click.option("--puzzle", type=int, help="Puzzle index (default: the first failed one that some rollout escapes).")
-@search_options("K", "sigma", "D", "seed", "noise_on", "dtype", **basin.DEFAULTS)
+@search_options("K", "sigma", "sigma_scale", "D", "seed", "noise_on", "dtype", **basin.DEFAULTS)
 @format_option
 @click.option("--out", default="plots", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 def basin_command(ckpt, arch, task, data, limit, puzzle, search_cfg, fmt, out):

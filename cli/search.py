@@ -34,7 +34,7 @@ def command(ckpt, arch, task, data, limit, offset, search_cfg, workers, gpus_per
     save_run(run, out)
     m = run.manifest
     click.echo(f"\n{m['data']['n_puzzles']} puzzles (from #{offset}) of {pset.source}; K={cfg.K}, "
-               f"D={m['search']['D']}, sigma={cfg.sigma}, noise on {cfg.noise_on}, seed {cfg.seed}")
+               f"D={m['search']['D']}, sigma={cfg.sigma} ({cfg.sigma_scale}), noise on {cfg.noise_on}, seed {cfg.seed}")
     click.echo(report.markdown(report.summary(run)))
     c = report.compute_per_puzzle(run, usd_per_hour)
     click.echo(f"per puzzle: {c['flops'] / 1e9:.1f} GFLOP ({c['steps'] / cfg.K:.2f} steps per rollout), "
@@ -44,7 +44,7 @@ def command(ckpt, arch, task, data, limit, offset, search_cfg, workers, gpus_per
 
 @click.command("solve")
 @checkpoint_options
-@search_options("K", "sigma", "D", "seed", "noise_on", "chunk_size", "dtype")
+@search_options("K", "sigma", "sigma_scale", "D", "seed", "noise_on", "chunk_size", "dtype")
 @click.argument("puzzle")
 def solve_command(ckpt, arch, task, search_cfg, puzzle):
     """Solve one Sudoku: PUZZLE is an 81-character string ('.' or 0 for blanks) or a file holding one."""

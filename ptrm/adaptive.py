@@ -56,10 +56,7 @@ def replay_adaptive(records: pd.DataFrame, **rule) -> pd.DataFrame:
     of the step each rollout stops at, and whose per-step arrays repeat that step's values after it.
     cell_acc is not recorded per step, so it is NaN.
     """
-    missing = [c for c in PER_STEP_COLUMNS if c not in records.columns]
-    if missing:
-        raise PtrmError(f"replay needs per-step records (a run with --per-step); missing {', '.join(missing)}")
-    per_step = {c: np.stack(records[c].to_numpy()) for c in PER_STEP_COLUMNS}
+    per_step = _per_step(records, "replay")
     q, hashes = per_step["q_steps"], per_step["hash_steps"]
     n, D = q.shape
     puzzles = records["puzzle"].to_numpy()
@@ -73,14 +70,44 @@ def replay_adaptive(records: pd.DataFrame, **rule) -> pd.DataFrame:
         stopped = rows[stops(q[rows, t], unchanged[rows], puzzles[rows], t + 1, **rule)]
         last[stopped] = t
         running[stopped] = False
+    out = _answer_at(records, per_step, last)
     upto = np.minimum(np.arange(D), last[:, None])   # step t reads the stop step's values once stopped
-    out = records.copy()
     for c, values in per_step.items():
         out[c] = list(np.take_along_axis(values, upto, 1))
-    rows = np.arange(n)
-    out["q_halt"] = q[rows, last].astype(np.float64)
-    out["correct"] = per_step["correct_steps"][rows, last]
-    out["cell_acc"] = np.nan
-    out["answer_hash"] = hashes[rows, last]
     out["steps"] = (last + 1).astype(np.int32)
+    return out
+
+
+def best_step(records: pd.DataFrame) -> pd.DataFrame:
+    """Each rollout's answer at its most confident step (highest q_halt, the earliest on a tie).
+
+    Best-Q over these records is the selector over all (rollout, step) pairs, where best-Q over the records
+    themselves sees final steps only: the paper's question whether a rollout that ends wrong held the right
+    answer earlier, and whether Q can find it. Compute is unchanged (`steps` stays what each rollout ran);
+    `chosen_step` (1-based) says which step's answer a rollout now returns. cell_acc is NaN.
+    """
+    per_step = _per_step(records, "the (rollout, step) selector")
+    chosen = per_step["q_steps"].argmax(axis=1)
+    out = _answer_at(records, per_step, chosen)
+    out["chosen_step"] = (chosen + 1).astype(np.int32)
+    return out
+
+
+def _per_step(records: pd.DataFrame, what: str) -> dict:
+    """The per-step columns as [rollouts, D] arrays."""
+    missing = [c for c in PER_STEP_COLUMNS if c not in records.columns]
+    if missing:
+        raise PtrmError(f"{what} needs per-step records (a run with --per-step); missing {', '.join(missing)}")
+    return {c: np.stack(records[c].to_numpy()) for c in PER_STEP_COLUMNS}
+
+
+def _answer_at(records: pd.DataFrame, per_step: dict, step: np.ndarray) -> pd.DataFrame:
+    """A copy of `records` whose q_halt, correct and answer_hash are those of each rollout's step `step`
+    (0-based); cell_acc is not recorded per step, so it is NaN."""
+    rows = np.arange(len(records))
+    out = records.copy()
+    out["q_halt"] = per_step["q_steps"][rows, step].astype(np.float64)
+    out["correct"] = per_step["correct_steps"][rows, step]
+    out["cell_acc"] = np.nan
+    out["answer_hash"] = per_step["hash_steps"][rows, step]
     return out

@@ -42,6 +42,7 @@ from ptrm.evaluate import exact_and_cell
 from ptrm.model import TRM
 
 NOISE_TARGETS = ("z", "y", "both")
+SIGMA_SCALES = ("absolute", "relative")  # sigma as is, or times the perturbed state's RMS per token
 DTYPES = ("auto", "float32", "bfloat16")  # activation dtypes; auto = bf16 where the hardware computes it
 
 
@@ -51,6 +52,7 @@ class SearchConfig:
     sigma: float = 0.1          # std of the Gaussian noise added before every supervision step (absolute)
     D: int | None = None        # supervision steps (depth); None = the checkpoint's N_sup
     noise_on: str = "z"         # "z" (official zL, the paper's choice) | "y" (zH) | "both"
+    sigma_scale: str = "absolute"  # "absolute" (the paper's reading) | "relative": sigma x RMS of the state per token
     seed: int = 0
     chunk_size: int = 512       # rollouts per forward batch; changes speed and memory, never results
     per_step: bool = False      # also record q_halt and correctness after every step
@@ -82,6 +84,8 @@ class SearchConfig:
             raise PtrmError(f"--steps must be >= 1, got {self.D}")
         if self.noise_on not in NOISE_TARGETS:
             raise PtrmError(f"--noise-on must be one of {', '.join(NOISE_TARGETS)}, got {self.noise_on!r}")
+        if self.sigma_scale not in SIGMA_SCALES:
+            raise PtrmError(f"--sigma-scale must be one of {', '.join(SIGMA_SCALES)}, got {self.sigma_scale!r}")
         if self.chunk_size < 1:
             raise PtrmError(f"--chunk-size must be >= 1, got {self.chunk_size}")
         if self.dtype not in DTYPES:
@@ -141,14 +145,22 @@ def work_items(n_puzzles: int, K: int, chunk_size: int, whole_puzzles: bool = Fa
 def add_noise(zH: torch.Tensor, zL: torch.Tensor, cfg: SearchConfig, puzzles: torch.Tensor, ks: torch.Tensor,
               step: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The carry before supervision step `step` (0-based) of rollouts (puzzles[b], ks[b]): sigma * eps added
-    to zL (noise on z, stream 0) and/or zH (noise on y, stream 1), in the activations' dtype."""
-    def eps(stream):
-        g = noise.gaussian(cfg.seed, puzzles, ks, step, stream, zL.shape[1:], device=zL.device)
-        return (cfg.sigma * g).to(zL.dtype)
+    to zL (noise on z, stream 0) and/or zH (noise on y, stream 1), in the activations' dtype.
+
+    With sigma_scale "relative" the noise on a token is sigma times that token's RMS in the state it perturbs,
+    so one sigma means the same signal-to-noise ratio in models whose states have different scales (the
+    carried zL is a sum of block outputs, not RMS-normalised; its scale varies between checkpoints).
+    """
+    def perturb(state, stream):
+        g = noise.gaussian(cfg.seed, puzzles, ks, step, stream, state.shape[1:], device=state.device)
+        scale = cfg.sigma
+        if cfg.sigma_scale == "relative":
+            scale = cfg.sigma * state.float().pow(2).mean(-1, keepdim=True).sqrt()
+        return state + (scale * g).to(state.dtype)
     if cfg.noise_on in ("z", "both"):
-        zL = zL + eps(0)
+        zL = perturb(zL, 0)
     if cfg.noise_on in ("y", "both"):
-        zH = zH + eps(1)
+        zH = perturb(zH, 1)
     return zH, zL
 
 

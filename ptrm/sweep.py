@@ -53,6 +53,8 @@ def shared_settings(ckpt, pset, cfg: SearchConfig) -> dict:
     return {"checkpoint_sha256": ckpt.sha256, "task": pset.task, "n_puzzles": len(pset),
             "data_sha256": data_sha256(pset), "K": cfg.K, "seed": cfg.seed, "noise_on": cfg.noise_on,
             "per_step": cfg.per_step, "dtype": cfg.dtype, "noise_generator": noise.GENERATOR,
+            # Only when relative, so sweeps made before the option (absolute, unrecorded) still resume.
+            **({"sigma_scale": cfg.sigma_scale} if cfg.sigma_scale != "absolute" else {}),
             **cfg.rule}
 
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from ptrm import metrics, report
-from ptrm.adaptive import replay_adaptive
+from ptrm.adaptive import best_step, replay_adaptive
 from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
 from ptrm.runner import SearchRun, run_search
@@ -201,6 +201,26 @@ def test_replay_of_a_fixed_run_gives_the_adaptive_run(ck, puzzles, one_bit, rule
 def test_replay_needs_per_step_records(ck, puzzles):
     with pytest.raises(PtrmError, match="--per-step"):
         replay_adaptive(rollouts(ck.model, puzzles.head(2)), halt_q=0.0)
+
+
+def test_best_step_returns_each_rollouts_most_confident_step(ck, puzzles):
+    """The (rollout, step) selector: a rollout offers the answer of its highest-q_halt step, so best-Q over
+    best_step's records is best-Q over every (k, t) pair, and never trails best-Q over final steps in Q."""
+    fixed = rollouts(ck.model, puzzles, per_step=True)
+    picked = best_step(fixed)
+    q = np.stack(fixed.q_steps)
+    chosen = q.argmax(1)
+    assert (chosen < q.shape[1] - 1).any()  # some rollout was most confident before its last step
+    assert_stopped_as(picked, {k: v for k, v in at_step(fixed, chosen).items() if k != "steps"})
+    np.testing.assert_array_equal(picked.chosen_step, chosen + 1)
+    np.testing.assert_array_equal(picked.steps, fixed.steps)  # compute is what the rollouts ran
+    top = picked.groupby("puzzle").q_halt.max().to_numpy()
+    assert (top >= fixed.groupby("puzzle").q_halt.max().to_numpy()).all()
+    # By hand: per puzzle, the most confident of all its (k, t) pairs, and whether that answer is right.
+    K, D = SETTINGS["K"], q.shape[1]
+    pairs = q.reshape(-1, K * D).argmax(1)
+    right = np.stack(fixed.correct_steps).reshape(-1, K * D)[np.arange(len(pairs)), pairs]
+    np.testing.assert_array_equal(metrics.select(picked, "best_q").correct, right)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from cli.main import main
 from ptrm import noise
 from ptrm.checkpoint import load_checkpoint
+from ptrm.errors import PtrmError
 from ptrm.evaluate import evaluate
 from ptrm.runner import run_search
 from ptrm.search import SearchConfig, WorkItem, answer_hash, run_item, work_items
@@ -64,6 +65,30 @@ def test_noise_is_added_to_zL_before_each_step(tiny_ckpt, puzzles):
         np.testing.assert_array_equal(rec.q_halt.values, q)
         np.testing.assert_array_equal(rec.answer_hash.values, hashes)
     assert not np.array_equal(by_hand("z")[0], by_hand("y")[0])  # the target matters
+
+
+def test_relative_sigma_scales_the_noise_by_each_tokens_rms(tiny_ckpt, puzzles):
+    """--sigma-scale relative: before each step, zL += sigma * RMS(zL per token) * eps, the same eps as absolute."""
+    model = load_checkpoint(tiny_ckpt).model
+    cfg = SearchConfig(K=2, sigma=0.5, D=3, seed=7, dtype="float32", sigma_scale="relative")
+    rows = [5, 5]
+    p, ks = torch.tensor(rows), torch.tensor([0, 1])
+    x = model.input_embeddings(torch.from_numpy(puzzles.inputs[rows]),
+                               torch.from_numpy(puzzles.puzzle_identifiers[rows]), torch.float32)
+    zH, zL = model.initial_carry(len(rows))
+    for t in range(cfg.D):
+        rms = zL.pow(2).mean(-1, keepdim=True).sqrt()  # (rollouts, tokens, 1)
+        zL = zL + cfg.sigma * rms * noise.gaussian(cfg.seed, p, ks, step=t, stream=0, shape=zL.shape[1:])
+        (zH, zL), logits, q = model.step((zH, zL), x)
+    rec = run_item(model, puzzles, WorkItem(5, 6, 0, 2), cfg)
+    np.testing.assert_allclose(rec.q_halt.values, q.detach().numpy(), rtol=1e-6)
+    absolute = run_item(model, puzzles, WorkItem(5, 6, 0, 2), replace(cfg, sigma_scale="absolute"))
+    assert not np.allclose(absolute.q_halt.values, rec.q_halt.values)  # the scale matters
+
+
+def test_an_unknown_sigma_scale_is_refused():
+    with pytest.raises(PtrmError, match="--sigma-scale"):
+        SearchConfig(sigma_scale="log").validate()
 
 
 def test_the_manifest_names_the_noise_generator(tiny_ckpt, puzzles):
