@@ -303,6 +303,31 @@ def adaptive_curves(curves: pd.DataFrame, path) -> Path:
     return save(fig, path)
 
 
+def training_progress(table: pd.DataFrame, path) -> Path:
+    """PTRM gain vs training progress (experiments/progress.py's table): left, deterministic, best-Q@K and
+    pass@K against training steps (one line style per sigma); right, the share of the deterministic error
+    best-Q closes and the share of failures some rollout solves."""
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    a, b = fig.subplots(1, 2, sharex=True)
+    det = table.drop_duplicates("step")
+    a.plot(det.step, det.deterministic, "o-", color="black", ms=3, label="deterministic TRM")
+    for (sigma, df), style in zip(table.groupby("sigma"), cycle(["-", "--", ":", "-."])):
+        for rule, name in (("best_q", "best-Q"), ("pass", "pass")):
+            label = f"{RULE_NAMES[rule].replace('K', str(df.K.iloc[0]))}, σ={sigma:g}"
+            a.plot(df.step, df[name], "o" + style, ms=3, color=COLORS[rule], label=label)
+            a.fill_between(df.step, df[f"{name} ci_low"], df[f"{name} ci_high"], color=COLORS[rule], alpha=0.08, lw=0)
+        b.plot(df.step, df["error closed by best-Q"], "o" + style, ms=3, color=COLORS["best_q"],
+               label=f"deterministic error closed by best-Q, σ={sigma:g}")
+        b.plot(df.step, df["failures some rollout solves"], "o" + style, ms=3, color=COLORS["pass"],
+               label=f"failures some rollout solves, σ={sigma:g}")
+    a.set(xlabel="training steps", ylim=(0, 100), ylabel="puzzles solved (%)",
+          title=f"{table.n.iloc[0]} held-out puzzles ({BANDS})")
+    b.set(xlabel="training steps", ylim=(0, 100), ylabel="%", title="what the noise buys")
+    a.legend(fontsize=7)
+    b.legend(fontsize=7)
+    return save(fig, path)
+
+
 # ----------------------------------------------------------------------------- folders
 
 def plot_folder(folder, fmt: str = "png", out=None) -> list[Path]:

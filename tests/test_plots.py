@@ -102,3 +102,16 @@ def test_cli(run_dir, tmp_path):
     assert_image(tmp_path / "p" / "width_scaling.pdf", b"%PDF")
     res = CliRunner().invoke(main, ["plot", str(tmp_path / "p")])
     assert res.exit_code == 2 and res.output.count("\n") == 1 and "nothing to plot" in res.output
+
+
+def test_training_progress_draws_each_sigma_against_training_steps(tmp_path):
+    """experiments/progress.py's table: one row per (checkpoint, sigma)."""
+    rows = [{"step": step, "n": 500, "K": 64, "sigma": sigma, "deterministic": det, "best-Q": det + gain,
+             "pass": det + gain + 2, "failures some rollout solves": 40.0, "error closed by best-Q": 30.0,
+             **{f"{name} ci_{side}": det + gain + delta for name in ("best-Q", "pass")
+                for side, delta in (("low", -4), ("high", 4))}}
+            for step, det in ((2500, 30.0), (5000, 45.0)) for sigma, gain in ((0.1, 5.0), (0.3, 9.0))]
+    path = plots.training_progress(pd.DataFrame(rows), tmp_path / "progress.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(KeyError):  # a table without the rescued share is not a progress table
+        plots.training_progress(pd.DataFrame(rows).drop(columns="failures some rollout solves"), tmp_path / "x.png")
