@@ -43,3 +43,16 @@ def sudoku(out, n_train, n_test, seed, min_clues, max_clues, min_guesses, overwr
                    f"clues {s['clues_min']}-{s['clues_max']} (mean {s['clues_mean']:.1f}); "
                    f"guesses mean {s['guesses_mean']:.1f}, median {s['guesses_median']:.0f}, "
                    f"{100 * s['needs_guess']:.0f}% need a guess")
+
+
+@command.command("ppbench")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset root; golden/<type>.csv is written inside.")
+def ppbench(out):
+    """PPBench's golden puzzles of the six modelled types (sudoku, lightup, nurikabe, heyawake, tapa,
+    shakashaka) that fit the 10x10 frame, as out/golden/<type>.csv (needs Node.js for pzpr.js)."""
+    summary = data.write_ppbench_golden(out)
+    for kind, s in summary.items():
+        why = "; ".join(f"{n} {reason}" for reason, n in s["skipped"].items())
+        click.echo(f"{kind:<11} kept {s['kept']:>2}, skipped {sum(s['skipped'].values()):>2}" + (f" ({why})" if why else "")
+                   + (f"  -> {out / 'golden' / (kind + '.csv')}" if s["kept"] else ""))

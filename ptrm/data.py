@@ -10,6 +10,7 @@ givens included, and never contain ignore_label_id (0 = PAD) for Sudoku. dtypes 
 unaugmented split, int64 for an augmented one), so we cast on reading.
 """
 import csv
+import io
 import json
 import os
 import shutil
@@ -21,6 +22,8 @@ import numpy as np
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_text
 from ptrm.tasks import IGNORE_LABEL, SEQ_LEN_OF, TASK_OF, maze, sudoku
+from ptrm.tasks.ppbench import golden as ppbench_golden
+from ptrm.tasks.ppbench import tokens as ppbench_tokens
 
 _ARRAYS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 
@@ -155,16 +158,95 @@ def read_maze_csv(path) -> PuzzleSet:
 
 
 def read_csv(path, task: str | None = None) -> PuzzleSet:
-    """A Sudoku-Extreme or Maze-Hard CSV; `task` defaults to the one the first question's length implies."""
+    """A Sudoku-Extreme, Maze-Hard or PPBench CSV; `task` defaults to the one the header (PPBench: a `kind`
+    column) or else the first question's length implies."""
+    if task is None and _csv_header(path)[:2] == PPBENCH_HEADER[:2]:
+        task = "ppbench"
     if task is None:
         questions, _, _ = _read_csv(path)
         task = {seq_len: name for name, seq_len in SEQ_LEN_OF.items()}.get(len(questions[0]))
         if task is None:
             raise PtrmError(f"{path}: a question of {len(questions[0])} cells is neither Sudoku (81) nor maze (900)")
-    readers = {"sudoku": read_sudoku_csv, "maze": read_maze_csv}
+    readers = {"sudoku": read_sudoku_csv, "maze": read_maze_csv, "ppbench": read_ppbench_csv}
     if task not in readers:
         raise PtrmError(f"{path}: no CSV reader for task {task!r} (known: {', '.join(readers)})")
     return readers[task](path)
+
+
+# ----------------------------------------------------------------------------- PPBench CSV
+
+PPBENCH_HEADER = ["source", "kind", "height", "width", "question", "answer"]
+
+
+def _csv_header(path) -> list[str]:
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            return next(csv.reader(f), [])
+    except (OSError, csv.Error):
+        return []  # the reader proper reports it
+
+
+def write_ppbench_csv(path, boards, sources) -> None:
+    """PPBench boards as a CSV, one puzzle per row: `source,kind,height,width,question,answer`, question and
+    answer the 100 token ids of the 10x10 frame (ptrm.tasks.ppbench.tokens), space-separated, with 0 (PAD)
+    outside the board in both."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(PPBENCH_HEADER)
+    for board, source in zip(boards, sources):
+        inputs, labels = ppbench_tokens.encode(board)
+        labels = np.where(labels == IGNORE_LABEL, ppbench_tokens.PAD, labels)
+        writer.writerow([source, board.kind, *board.shape, " ".join(map(str, inputs)), " ".join(map(str, labels))])
+    atomic_write_text(path, out.getvalue())
+
+
+def write_ppbench_golden(out) -> dict:
+    """`<out>/golden/<kind>.csv` for the PPBench golden puzzles of our six kinds that fit the frame (each
+    row's source is its puzz.link URL); returns {kind: {"kept": n, "skipped": {reason: n}}}."""
+    puzzles = ppbench_golden.load()
+    summary = {}
+    for kind in ppbench_tokens.KINDS:
+        mine = [p for p in puzzles if p.kind == kind]
+        kept = [p for p in mine if p.board is not None]
+        skipped = {}
+        for p in mine:
+            if p.board is None:
+                reason = "larger than the frame" if "larger than" in p.skipped else p.skipped
+                skipped[reason] = skipped.get(reason, 0) + 1
+        if kept:
+            write_ppbench_csv(Path(out) / "golden" / f"{kind}.csv", [p.board for p in kept], [p.url for p in kept])
+        summary[kind] = {"kept": len(kept), "skipped": skipped}
+    return summary
+
+
+def read_ppbench_csv(path) -> PuzzleSet:
+    """A CSV written by `write_ppbench_csv`; the puzzle identifier is the kind (one embedding per kind)."""
+    path = Path(path)
+    header = _csv_header(path)
+    if header[:len(PPBENCH_HEADER)] != PPBENCH_HEADER:
+        raise PtrmError(f"{path}:1: expected the PPBench header {','.join(PPBENCH_HEADER)}, got {header}")
+    questions, answers, lines = _read_csv(path)
+    vocab, seq_len = ppbench_tokens.VOCAB_SIZE, ppbench_tokens.SEQ_LEN
+    grids = []
+    for column, strings in (("question", questions), ("answer", answers)):
+        rows = []
+        for s, line in zip(strings, lines):
+            try:
+                row = np.array(s.split(), dtype=np.int64)
+            except ValueError:
+                raise PtrmError(f"{path}:{line}: {column} is not space-separated token ids") from None
+            if len(row) != seq_len or row.min() < 0 or row.max() >= vocab:
+                raise PtrmError(f"{path}:{line}: {column} must be {seq_len} token ids in 0..{vocab - 1}")
+            rows.append(row)
+        grids.append(np.stack(rows).astype(np.int32))
+    inputs, labels = grids
+    first = inputs[:, 0]
+    if not ppbench_tokens.IS_INPUT[first].all():
+        i = int(np.argmin(ppbench_tokens.IS_INPUT[first]))
+        raise PtrmError(f"{path}:{lines[i]}: question does not start with a PPBench cell token")
+    labels[inputs == ppbench_tokens.PAD] = IGNORE_LABEL
+    kinds = ppbench_tokens.TOKEN_KIND[first].astype(np.int32)
+    return PuzzleSet(inputs, labels, kinds, "ppbench", vocab, seq_len, str(path))
 
 
 # ----------------------------------------------------------------------------- official layout

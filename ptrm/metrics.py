@@ -2,7 +2,9 @@
 
 Records are a DataFrame with one row per (puzzle, rollout): `puzzle`, `k` (rollout index), `q_halt`
 (final q_halt logit), `correct` (whole answer exactly right), `cell_acc`, `answer_hash` (equal answers,
-equal hash). Every puzzle has the same number n of rollouts; other columns are ignored.
+equal hash), and where the search recorded it `verified` (the answer passes the task's rules: a verifier with
+no false positives on puzzles with one solution). Every puzzle has the same number n of rollouts; other
+columns are ignored.
 
 Every "@k" number is the exact expectation over a uniformly random k-subset of a puzzle's n rollouts,
 averaged over puzzles, so one run at K = n gives the whole curve for every k <= n without re-running.
@@ -26,8 +28,11 @@ from ptrm.errors import PtrmError
 from ptrm.model import swiglu_inter
 
 COLUMNS = ("puzzle", "k", "q_halt", "correct", "cell_acc", "answer_hash")
-SELECT_RULES = ("best_q", "mode", "q_weighted", "oracle")
+SELECT_RULES = ("best_q", "mode", "q_weighted", "oracle", "verified")
 CURVE_RULES = ("pass", "best_q", "mode", "q_weighted")
+# verified: the highest-Q rollout whose answer the task's rules accept, best-Q when none is (beyond the paper).
+# It needs records with a `verified` column; `rules_for` adds it to CURVE_RULES where they have one.
+VERIFIED = "verified"
 EXACT_LIMIT = 20_000  # enumerate all k-subsets up to this many, else Monte Carlo
 _REL_TOL = 1e-9  # vote sums within this relative gap tie (float sums of sigmoids differ by rounding only)
 
@@ -70,6 +75,18 @@ class _Rollouts:
         col = np.tile(np.arange(self.n), len(self.puzzles))
         first = pd.Series(col, index=df.index).groupby([df["puzzle"], df["answer_hash"]]).transform("min")
         self.answer = first.to_numpy().reshape(shape)
+        self.verified = None
+        if VERIFIED in records.columns:
+            v = records.loc[df.index, VERIFIED]
+            if v.isna().any():
+                raise PtrmError("records have missing values in verified")
+            self.verified = v.to_numpy(dtype=bool).reshape(shape)
+
+    def need_verified(self):
+        if self.verified is None:
+            raise PtrmError("the verified rule needs records with a `verified` column (searches made before it "
+                            "lack one)")
+        return self.verified
 
     def check_k(self, k):
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
@@ -101,6 +118,11 @@ def select(records, rule):
     rows = np.arange(len(roll.puzzles))
     if rule == "best_q":
         chosen = np.argmax(roll.q, axis=1)  # argmax returns the first maximum: lowest k
+    elif rule == VERIFIED:
+        verified = roll.need_verified()
+        # Unverified rollouts rank below every verified one; among each class, highest Q, then lowest k.
+        order = np.lexsort((np.broadcast_to(np.arange(roll.n), roll.q.shape), -roll.q, ~verified), axis=1)
+        chosen = order[:, 0]
     elif rule == "oracle":
         chosen = np.argmax(roll.correct, axis=1)
     else:
@@ -141,17 +163,22 @@ def _top_weights(n, k):
     return (k / n) * np.concatenate([[1.0], np.cumprod(ratios)])
 
 
-def _best_q(roll, k):
+def _best_q(roll, k, verified=None):
     """best-Q@k per puzzle, ties in Q averaged over (exact for a uniformly random tie-break).
 
     Within a tie group G the top of the subset is uniform over G's members in the subset, so the group
     contributes P(top in G) * mean correctness of G, and P(top in G) is the sum of G's rank weights.
+    With `verified` ([P, n] bool) it is verified@k: the ranking puts every verified rollout above every
+    unverified one (by Q within each class), so the subset's top is its best verified rollout if it holds
+    one, else its best-Q rollout: the verified rule on that subset. The rank weights stay those of best-Q.
     """
-    order = np.argsort(-roll.q, axis=1, kind="stable")
+    verified = np.zeros(roll.q.shape, bool) if verified is None else verified
+    order = np.lexsort((-roll.q, ~verified), axis=1)
     q = np.take_along_axis(roll.q, order, axis=1)
+    v = np.take_along_axis(verified, order, axis=1)
     correct = np.take_along_axis(roll.correct, order, axis=1)
     new_group = np.ones_like(q, dtype=bool)
-    new_group[:, 1:] = q[:, 1:] != q[:, :-1]
+    new_group[:, 1:] = (q[:, 1:] != q[:, :-1]) | (v[:, 1:] != v[:, :-1])
     group = np.cumsum(new_group.ravel()) - 1  # global tie-group id, rows never share a group
     w = np.broadcast_to(_top_weights(roll.n, k), q.shape).ravel()
     group_w = np.bincount(group, w) / np.bincount(group)
@@ -192,9 +219,11 @@ def _votes(roll, rule, k, mc_samples, rng, exact_limit):
 
 
 def _at_k(roll, rule, k, mc_samples, seed, exact_limit):
-    if rule not in CURVE_RULES:
-        raise PtrmError(f"unknown rule {rule!r}; choose from {', '.join(CURVE_RULES)}")
+    if rule not in CURVE_RULES + (VERIFIED,):
+        raise PtrmError(f"unknown rule {rule!r}; choose from {', '.join(CURVE_RULES + (VERIFIED,))}")
     k = roll.check_k(k)
+    if rule == VERIFIED:
+        return _best_q(roll, k, roll.need_verified()), "exact"
     if rule == "pass":
         return pass_at_k(roll.n, roll.correct.sum(axis=1), k), "exact"
     if rule == "best_q":
@@ -207,8 +236,13 @@ def _at_k(roll, rule, k, mc_samples, seed, exact_limit):
     return _votes(roll, rule, k, mc_samples, rng, exact_limit)
 
 
+def rules_for(records) -> tuple[str, ...]:
+    """The curve rules these records support: CURVE_RULES, and verified where they have the column."""
+    return CURVE_RULES + ((VERIFIED,) if VERIFIED in records.columns else ())
+
+
 def per_puzzle_at_k(records, rule, k, mc_samples=2000, seed=0, exact_limit=EXACT_LIMIT):
-    """Per-puzzle expected correctness of `rule` ("pass", "best_q", "mode", "q_weighted") at k.
+    """Per-puzzle expected correctness of `rule` ("pass", "best_q", "mode", "q_weighted", "verified") at k.
 
     Returns (Series indexed by puzzle, method) with method "exact" or "monte-carlo" (vote rules only,
     when C(n, k) > exact_limit). Ties: best_q averages over tied Q, the vote rules split a tie between
@@ -236,14 +270,15 @@ def mean_ci(values, seed=0, n_resamples=2000):
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def curves(records, ks, rules=CURVE_RULES, mc_samples=2000, seed=0, n_resamples=2000):
-    """Accuracy curves: tidy DataFrame with one row per (rule, k).
+def curves(records, ks, rules=None, mc_samples=2000, seed=0, n_resamples=2000):
+    """Accuracy curves: tidy DataFrame with one row per (rule, k); rules default to `rules_for(records)`.
 
     Columns: rule, k, accuracy (fraction of puzzles, mean of the per-puzzle expectations), ci_low,
     ci_high (95% bootstrap over puzzles), method ("exact" / "monte-carlo"). curves(records, [K]) is
     the summary table at k = K.
     """
     roll = _Rollouts(records)
+    rules = rules_for(records) if rules is None else rules
     rows = []
     for rule in rules:
         for k in ks:

@@ -5,7 +5,8 @@ import pandas as pd
 from ptrm import metrics
 from ptrm.runner import SearchRun
 
-RULE_NAMES = {"pass": "pass@K (oracle)", "best_q": "best-Q@K", "mode": "mode@K", "q_weighted": "Q-weighted@K"}
+RULE_NAMES = {"pass": "pass@K (oracle)", "best_q": "best-Q@K", "mode": "mode@K", "q_weighted": "Q-weighted@K",
+              "verified": "verified@K"}
 
 
 def curve_ks(K: int) -> list[int]:

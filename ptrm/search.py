@@ -5,7 +5,7 @@
         for t in 1..D:
             zL += sigma * eps_t          # eps_t ~ N(0, I); noise on the latent z (official zL)
             (zH, zL), logits, q = supervision_step(x_p, zH, zL)
-        record: final answer argmax(logits), final q_halt, correctness
+        record: final answer argmax(logits), final q_halt, correctness, verified (the task's rules accept it)
 
 eps_t of rollout (p, k) is `ptrm.noise.gaussian(seed, p, k, step=t - 1, stream)` (stream 0 for z, 1 for y):
 a pure function of those integers, computed on the rollouts' device. So a record depends only on
@@ -40,6 +40,7 @@ from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.evaluate import exact_and_cell
 from ptrm.model import TRM
+from ptrm.tasks import verify
 
 NOISE_TARGETS = ("z", "y", "both")
 SIGMA_SCALES = ("absolute", "relative")  # sigma as is, or times the perturbed state's RMS per token
@@ -230,7 +231,8 @@ def run_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig,
                 break
     correct, cell = exact_and_cell(preds, labels)
     records = pd.DataFrame({"puzzle": puzzles, "k": ks, "q_halt": q_halt.astype(np.float64), "correct": correct,
-                            "cell_acc": cell, "answer_hash": answer_hash(preds), "steps": steps})
+                            "cell_acc": cell, "answer_hash": answer_hash(preds), "steps": steps,
+                            "verified": verify(pset.task, pset.inputs[puzzles], preds)})
     if cfg.per_step:  # after its stop, a rollout's per-step values repeat those of its last step
         upto = np.minimum(np.arange(D), steps[:, None] - 1)
         records["q_steps"] = list(np.take_along_axis(q_steps, upto, 1))

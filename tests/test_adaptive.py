@@ -157,8 +157,8 @@ def test_flops_are_counted_from_the_steps_each_rollout_ran(ck, puzzles, tmp_path
     assert run.manifest["flops_total"] == metrics.flops_per_step(ck.cfg) * steps
     cost = report.compute_per_puzzle(run)
     assert cost["steps"] == steps / 12 and cost["flops"] == run.manifest["flops_total"] / 12
-    # a run saved before adaptive compute has no `steps` column: it ran D steps per rollout
-    old = SearchRun(run.records.drop(columns="steps"), run.manifest)
+    # a run saved before adaptive compute has no `steps` column (nor `verified`): it ran D steps per rollout
+    old = SearchRun(run.records.drop(columns=["steps", "verified"]), run.manifest)
     loaded = load_run(save_run(old, tmp_path / "old"))
     assert report.compute_per_puzzle(loaded)["steps"] == 4 * 6
     assert len(report.summary(loaded)) == 4
