@@ -58,7 +58,7 @@ class TrainConfig:
     q_loss_weight: float = 0.5
     halt_exploration_prob: float = 0.1
     ema_rate: float = 0.999
-    augment: bool = True
+    augment: bool = True              # fresh augmentation per draw, where the task has one (AUGMENT)
     max_steps: int = 0                # optimizer steps; 0 = only the time limit
     max_minutes: float = 60.0         # wall-clock budget across resumes
     eval_every: int = 500             # optimizer steps between evaluations
@@ -151,6 +151,11 @@ def sequence_loss(logits, labels, kind: str):
     return nll.sum(-1) / mask.sum(-1).clamp(min=1)
 
 
+# On-the-fly augmentation per task. PPBench sets are augmented when generated (dihedral transforms and
+# trajectory samples, `ptrm data ppbench --generate`), so they train with augment: false.
+AUGMENT = {"sudoku": sudoku.augment}
+
+
 class PuzzleStream:
     """Endless shuffled epochs over a training set, each draw freshly augmented."""
 
@@ -168,7 +173,7 @@ class PuzzleStream:
             self.pos += m
         inputs, labels = self.pset.inputs[idx], self.pset.labels[idx]
         if self.augment:
-            inputs, labels = sudoku.augment(inputs, labels, self.rng)
+            inputs, labels = AUGMENT[self.pset.task](inputs, labels, self.rng)
         return inputs, labels, self.pset.puzzle_identifiers[idx]
 
 
@@ -196,8 +201,9 @@ class Trainer:
 
         self.train_set = load_puzzles(cfg.train_data, split="train")
         self.test_set = load_puzzles(cfg.test_data).head(cfg.test_limit)
-        if self.train_set.task != "sudoku":
-            raise PtrmError(f"{cfg.train_data}: training supports the sudoku task, got {self.train_set.task}")
+        if cfg.augment and self.train_set.task not in AUGMENT:
+            raise PtrmError(f"{cfg.train_data}: no on-the-fly augmentation for the {self.train_set.task} task; "
+                            f"set augment: false")
         mcfg = TRMConfig.from_dict({**cfg.model, "vocab_size": self.train_set.vocab_size,
                                     "seq_len": self.train_set.seq_len})
         self.model = TRM(mcfg).to(self.device)
@@ -251,7 +257,7 @@ class Trainer:
                          metrics={"train_steps": self.step, "train_minutes": minutes})
 
     def _save_model(self, path, metrics):
-        save_checkpoint(path, self.ema, task="sudoku",
+        save_checkpoint(path, self.ema, task=self.train_set.task,
                         dataset={"train": self.cfg.train_data, "test": self.cfg.test_data,
                                  "train_size": len(self.train_set), "test_size": len(self.test_set)},
                         test_set=pack_test_set(self.test_set),

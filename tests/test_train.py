@@ -6,7 +6,8 @@ from click.testing import CliRunner
 
 from cli.main import main
 from ptrm.checkpoint import load_checkpoint
-from ptrm.data import generate_sudoku_set, write_official
+from ptrm.data import generate_sudoku_set, write_official, write_ppbench_golden
+from ptrm.errors import PtrmError
 from ptrm.evaluate import evaluate
 from ptrm.train import Trainer, load_config, sequence_loss
 
@@ -82,3 +83,20 @@ def test_unknown_config_key_is_a_one_line_error(tmp_path, data_dir):
     assert res.exit_code == 2 and "unknown config key 'model.hiden_size'" in res.output
     res = CliRunner().invoke(main, ["train", str(path), "learning_rate=1"])
     assert res.exit_code == 2 and "unknown config key 'learning_rate'" in res.output
+
+
+def test_a_ppbench_model_trains_on_the_golden_csv_and_searches(tmp_path):
+    """Training is task-generic: PPBench sets (augmented when generated) train with augment: false, and the
+    checkpoint knows its task, so `ptrm search` scores it with the rules' verifier."""
+    write_ppbench_golden(tmp_path / "pp")
+    lightup = tmp_path / "pp" / "golden" / "lightup.csv"
+    with pytest.raises(PtrmError, match="augment: false"):
+        Trainer(load_config(write_config(tmp_path, lightup), ["max_steps=2"]))
+    cfg = load_config(write_config(tmp_path, lightup, augment=False), ["max_steps=4", "model.num_puzzle_identifiers=6", "model.pos_encodings=rope"])
+    Trainer(cfg).run(progress=False)
+    ck = load_checkpoint(tmp_path / "out" / "model.pt")
+    assert ck.task == "ppbench" and ck.cfg.vocab_size == 395 and ck.cfg.seq_len == 100
+    result = CliRunner().invoke(main, ["search", "--ckpt", str(tmp_path / "out" / "model.pt"), "--data", str(lightup),
+                                       "--samples", "2", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "verified@2" in result.output
