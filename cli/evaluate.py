@@ -36,6 +36,13 @@ def command(ckpt, data, limit, steps, dtype, batch_size, save_outputs, save_logi
                f"Q AUROC {m['q_auroc']:.3f}")
     if "valid_path_rate" in m:
         click.echo(f"valid S->G paths {100 * m['valid_path_rate']:.2f}%")
+    if "arc" in m:
+        a = m["arc"]
+        if "unaugmented_pass@1" in a:
+            click.echo(f"ARC task as given:   pass@1 {100 * a['unaugmented_pass@1']:.2f}%   "
+                       f"pass@2 {100 * a['unaugmented_pass@2']:.2f}%")
+        click.echo(f"ARC official vote ({a['augmentations']} aug, {a['tasks']} tasks):   "
+                   f"pass@1 {100 * a['vote_pass@1']:.2f}%   pass@2 {100 * a['vote_pass@2']:.2f}%")
     click.echo("exact accuracy per step: " + " ".join(f"{100 * a:.1f}" for a in m["exact_accuracy_per_step"]))
     if save_outputs:
         arrays = {"preds": res.preds.astype(np.int32), "q_halt": res.q_halt.astype(np.float32)}

@@ -36,6 +36,9 @@ def command(ckpt, arch, task, data, limit, offset, search_cfg, workers, gpus_per
     click.echo(f"\n{m['data']['n_puzzles']} puzzles (from #{offset}) of {pset.source}; K={cfg.K}, "
                f"D={m['search']['D']}, sigma={cfg.sigma}, noise on {cfg.noise_on}, seed {cfg.seed}")
     click.echo(report.markdown(report.summary(run)))
+    if pset.task == "arc" and pset.rows is not None:
+        click.echo("\nARC (official score, % of tasks):")
+        click.echo(report.markdown(report.arc_summary(run)))
     c = report.compute_per_puzzle(run, usd_per_hour)
     click.echo(f"per puzzle: {c['flops'] / 1e9:.1f} GFLOP ({c['steps'] / cfg.K:.2f} steps per rollout), "
                f"{c['seconds']:.3f} s, ${c['usd']:.6f} at ${usd_per_hour}/h")
