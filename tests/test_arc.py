@@ -15,8 +15,7 @@ from ptrm import arc_eval, data
 from ptrm.checkpoint import load_checkpoint, save_checkpoint, save_official
 from ptrm.errors import PtrmError
 from ptrm.model import TRM, TRMConfig
-from ptrm.search import SearchConfig
-from ptrm.runner import run_search
+from ptrm.search import SearchConfig, WorkItem, run_item
 from ptrm.tasks import arc
 
 FIXTURES = Path(__file__).parent / "fixtures" / "arc"
@@ -219,14 +218,21 @@ def test_search_on_an_arc_checkpoint_matches_its_records(arc_ckpt, arc_set, tmp_
     assert printed.split("|")[3].strip() == f"{100 * table.accuracy.iloc[1]:.2f}"
 
 
-def test_the_records_vote_agrees_with_voting_by_hand(arc_ckpt, arc_set):
-    """The hash of an answer in the task's frame is the hash of the inverted crop of its tokens."""
+def test_records_hold_each_answer_in_its_task_frame(arc_ckpt, arc_set):
+    """arc_hash is the hash of the cropped answer with the row's augmentation undone; correct is the
+    official crop-and-compare with the label."""
     ck = load_checkpoint(arc_ckpt)
     pset = data.read_official(arc_set, "test")
-    run = run_search(ck, pset, SearchConfig(K=2, sigma=0.3, dtype="float32"), progress=False, deterministic=False)
-    r = run.records.iloc[0]
-    row = pset.rows.iloc[int(r.puzzle)]
-    assert (r.task, r.test_index, r.aug) == (row.task, row.test_index, row.identifier)
+    cfg = SearchConfig(K=2, sigma=0.3, dtype="float32")
+    records = run_item(ck.model, pset, WorkItem(0, len(pset), 0, 2), cfg, return_states=True)
+    for r, pred in zip(records.itertuples(), records.attrs["preds"]):
+        row = pset.rows.iloc[r.puzzle]
+        perm = np.array([int(c) for c in row.perm], np.uint8)
+        grid = arc.crop(pred)
+        assert (r.task, r.test_index, r.aug) == (row.task, row.test_index, row.identifier)
+        assert r.arc_hash == arc.grid_hash(arc.invert(grid, row.trans, perm))
+        assert r.correct == (grid.shape == arc.crop(pset.labels[r.puzzle]).shape
+                             and (grid == arc.crop(pset.labels[r.puzzle])).all())
 
 
 def test_an_identifier_the_checkpoint_lacks_is_refused(arc_ckpt, arc_set, tmp_path):
