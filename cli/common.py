@@ -8,7 +8,7 @@ import click
 
 from ptrm.arc_eval import align_identifiers
 from ptrm.checkpoint import load_checkpoint, parse_arch_overrides
-from ptrm.data import load_puzzles
+from ptrm.data import arc_augmentations, load_puzzles
 from ptrm.errors import PtrmError
 from ptrm.search import DTYPES, NOISE_TARGETS, SearchConfig
 
@@ -94,9 +94,16 @@ def open_checkpoint(ckpt, arch, task):
     return load_checkpoint(ckpt, arch=parse_arch_overrides(arch), task=task)
 
 
-def open_puzzles(ck, data, limit, task):
+arc_augs_option = click.option(
+    "--arc-augs", type=click.IntRange(min=1),
+    help="ARC: use only the first N versions of each test input (the task as given, then N-1 augmentations).")
+
+
+def open_puzzles(ck, data, limit, task, arc_augs=None):
     pset = load_puzzles(data, task=task) if data else ck.test_set()
     pset = align_arc_identifiers(ck, pset)
+    if arc_augs:
+        pset = arc_augmentations(pset, arc_augs)
     return pset.head(limit) if limit else pset
 
 

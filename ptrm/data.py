@@ -409,6 +409,16 @@ def build_arc(source: str, out, subsets=("training", "evaluation"), test_set: st
     return {**counts, "identifiers": len(ids) + 1, "tasks": len(groups["train"]), "test_tasks": len(test_tasks)}
 
 
+def arc_augmentations(pset: PuzzleSet, n: int) -> PuzzleSet:
+    """The rows of the first `n` versions of every ARC test input (the task as given, then its
+    augmentations in the order drawn): fewer votes for less compute, identifiers unchanged."""
+    if pset.rows is None:
+        raise PtrmError(f"{pset.source}: --arc-augs applies to ARC datasets only (this is {pset.task})")
+    if n < 1:
+        raise PtrmError(f"--arc-augs must be >= 1, got {n}")
+    return pset.subset(pset.rows.groupby(["task", "test_index"]).cumcount().to_numpy() < n)
+
+
 def arc_rows(identifiers_file: Path, identifiers: np.ndarray, puzzle_indices: np.ndarray) -> pd.DataFrame:
     """What each row of an ARC split is: its puzzle's identifier and name, the task, the test input (its
     index within the puzzle) and the augmentation (trans, perm), from `identifiers.json`."""

@@ -72,7 +72,7 @@ def arc_summary(run: SearchRun, seed: int = 0) -> pd.DataFrame:
         if "unaugmented_pass@1" in det:
             rows.append({"method": "deterministic TRM, task as given", "pass@1": det["unaugmented_pass@1"],
                          "pass@2": det["unaugmented_pass@2"], "estimator": "-"})
-        rows.append({"method": f"deterministic TRM + official vote ({det['augmentations']} aug)",
+        rows.append({"method": f"deterministic TRM + official vote ({det['versions']:g} versions)",
                      "pass@1": det["vote_pass@1"], "pass@2": det["vote_pass@2"], "estimator": "-"})
     table = arc_eval.summary(run.records, seed=seed)
     for rule, part in table.groupby("rule", sort=False):

@@ -197,9 +197,14 @@ def arc_ckpt(tmp_path_factory, arc_set):
 def test_eval_prints_the_official_vote(arc_ckpt, arc_set):
     res = cli("eval", "--ckpt", arc_ckpt, "--data", arc_set, "--dtype", "float32")
     assert res.exit_code == 0, res.output
-    assert "ARC task as given:   pass@1" in res.output and "ARC official vote (3 aug, 4 tasks)" in res.output
+    assert "ARC task as given:   pass@1" in res.output and "ARC official vote (3 versions, 4 tasks)" in res.output
     metrics = json.loads(res.output.strip().splitlines()[-1])
     assert 0 <= metrics["arc"]["vote_pass@1"] <= metrics["arc"]["vote_pass@2"] <= 1
+    # One version per test input: the vote is the task as given.
+    res = cli("eval", "--ckpt", arc_ckpt, "--data", arc_set, "--dtype", "float32", "--arc-augs", 1)
+    assert res.exit_code == 0 and "ARC official vote (1 versions, 4 tasks)" in res.output, res.output
+    arc_metrics = json.loads(res.output.strip().splitlines()[-1])["arc"]
+    assert arc_metrics["vote_pass@1"] == arc_metrics["unaugmented_pass@1"] == metrics["arc"]["unaugmented_pass@1"]
 
 
 def test_search_on_an_arc_checkpoint_matches_its_records(arc_ckpt, arc_set, tmp_path):
@@ -207,7 +212,7 @@ def test_search_on_an_arc_checkpoint_matches_its_records(arc_ckpt, arc_set, tmp_
     res = cli("search", "--ckpt", arc_ckpt, "--data", arc_set, "-K", 3, "--sigma", 0.5, "--dtype", "float32",
               "--chunk-size", 2, "--out", out)
     assert res.exit_code == 0, res.output
-    for method in ("deterministic TRM + official vote (3 aug)", "PTRM + official vote (K=3)",
+    for method in ("deterministic TRM + official vote (3 versions)", "PTRM + official vote (K=3)",
                    "PTRM, best Q (K=3)", "PTRM oracle"):
         assert method in res.output
     records = pd.read_parquet(out / "records.parquet")
