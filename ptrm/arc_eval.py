@@ -77,7 +77,10 @@ def _ranked_pass(records: pd.DataFrame, rule: str, attempts: int) -> pd.Series:
                           "best_q": ("q_max", None)}[rule]
     a = cand[primary].to_numpy(np.float64)
     b = cand[secondary].to_numpy(np.float64) if secondary else np.zeros(len(cand))
-    right = cand[cand["correct"]].set_index(_KEY)  # at most one right answer per test input
+    right = cand[cand["correct"]].set_index(_KEY)
+    if right.index.duplicated().any():  # the versions' labels of a test input disagree: not one task's answer
+        task, index = right.index[right.index.duplicated()][0]
+        raise PtrmError(f"records mark two different answers right for task {task} test input {index}")
     ra = right[primary].reindex(pd.MultiIndex.from_frame(cand[_KEY])).to_numpy(np.float64)
     rb = (right[secondary] if secondary else right[primary] * 0).reindex(
         pd.MultiIndex.from_frame(cand[_KEY])).to_numpy(np.float64)

@@ -15,6 +15,8 @@ from ptrm import arc_eval, data
 from ptrm.checkpoint import load_checkpoint, save_checkpoint, save_official
 from ptrm.errors import PtrmError
 from ptrm.model import TRM, TRMConfig
+from ptrm.evaluate import evaluate
+from ptrm.runner import run_search
 from ptrm.search import SearchConfig, WorkItem, run_item
 from ptrm.tasks import arc
 
@@ -155,6 +157,9 @@ def test_a_tie_at_the_cut_is_split_evenly():
     r = records_of({(0, 0): (1, 0.0, True), (1, 0): (2, 0.0, False), (2, 0): (3, 0.0, False)})
     assert arc_eval.per_test_input(r, "vote", 1)[0].iloc[0] == pytest.approx(1 / 3)
     assert arc_eval.per_test_input(r, "vote", 2)[0].iloc[0] == pytest.approx(2 / 3)
+    disagreeing = records_of({(0, 0): (1, 0.0, True), (1, 0): (2, 0.0, True)})
+    with pytest.raises(PtrmError, match="two different answers right for task t test input 0"):
+        arc_eval.per_test_input(disagreeing, "vote", 1)
 
 
 def test_k_rollouts_per_augmentation_exact_and_monte_carlo():
@@ -260,3 +265,22 @@ def test_an_identifier_the_checkpoint_lacks_is_refused(arc_ckpt, arc_set, tmp_pa
     res = cli("eval", "--ckpt", lacking, "--data", arc_set, "--dtype", "float32")
     assert res.exit_code == 2 and res.output.splitlines()[-1].startswith("error:")
     assert f"puzzle identifier {used} ({names[used]!r}) has an all-zero embedding" in res.output
+
+
+def test_ptrm_without_noise_is_the_official_evaluation(arc_ckpt, arc_set):
+    """K=1, sigma=0: the vote over records equals the deterministic evaluation's, on a set where the model is
+    right on some rows: each test input's answer becomes what the model says for the task as given."""
+    ck = load_checkpoint(arc_ckpt)
+    pset = data.read_official(arc_set, "test")
+    own = evaluate(ck.model, pset).preds[-1]
+    for _, rows in pset.rows.groupby(["task", "test_index"]):
+        answer = arc.crop(own[rows.index[0]])  # the first version is the task as given
+        for i, r in rows.iterrows():
+            label = arc.encode(arc.augment(answer, r.trans, np.array([int(c) for c in r.perm], np.uint8)))
+            pset.labels[i] = np.where(label == arc.PAD, -100, label)
+    run = run_search(ck, pset, SearchConfig(K=1, sigma=0.0, dtype="float32"), progress=False)
+    det = run.manifest["deterministic"]["arc"]
+    table = arc_eval.summary(run.records, rules=("vote",)).set_index("attempts")
+    assert det["unaugmented_pass@1"] == 1 and det["vote_pass@2"] > 0
+    assert (table.accuracy[1], table.accuracy[2]) == (det["vote_pass@1"], det["vote_pass@2"])
+    assert run.manifest["deterministic"]["exact_accuracy"] == run.records.correct.mean()
