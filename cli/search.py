@@ -25,7 +25,8 @@ from ptrm.tasks import sudoku
 @ray_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder (default: runs/search-<time>).")
 @click.option("--usd-per-hour", default=2.50, show_default=True, type=float, help="Price of this machine per hour (cost model).")
-def command(ckpt, arch, task, data, limit, arc_augs, offset, search_cfg, workers, gpus_per_worker, ray_address, out, usd_per_hour):
+def command(ckpt, arch, task, data, limit, arc_augs, offset, search_cfg, workers, gpus_per_worker, ray_address, out,
+            usd_per_hour):
     """Noisy K-rollout search; prints deterministic, best-Q@K, mode@K, Q-weighted@K and pass@K (per dataset
     row); on ARC also pass@1/pass@2 per task of the official vote and of PTRM's rankings over all augmentations."""
     cfg = search_cfg

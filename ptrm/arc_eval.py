@@ -15,7 +15,10 @@ Rankings of a test input's distinct answers (best first):
   pass        oracle: right if any candidate is (pass@all)
 pass@a (a attempts, ARC allows 2) is right when the true grid is among the top a answers. A tie at the
 cut is split evenly (the expectation under a random tie-break; the official code keeps arrival order).
-A task scores the fraction of its test inputs right; the headline is the mean over tasks (official).
+A task scores the fraction of its test inputs right; the headline is the mean over the tasks in the records
+(the official code divides by all test tasks, so a run over part of a set is scored on that part). The official
+code finds a row's test input by hashing its inverted input grid; we read it from the dataset's layout (the
+row's place in its puzzle), which differs only for a task with two identical test inputs.
 
 With k < K rollouts per augmentation, the value is the expectation over a uniformly random k-subset of
 each augmentation's rollouts, independently: exact for `pass` (closed form) and at k = K, else a seeded
@@ -160,7 +163,8 @@ def summary(records: pd.DataFrame, rules=RANKINGS, attempts=(1, 2), k: int | Non
     return pd.DataFrame(rows)
 
 
-def deterministic_records(preds: np.ndarray, q_halt: np.ndarray, labels: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
+def deterministic_records(preds: np.ndarray, q_halt: np.ndarray, labels: np.ndarray,
+                          rows: pd.DataFrame) -> pd.DataFrame:
     """Records (one rollout, k = 0, per dataset row) of a deterministic run: the official evaluation's input."""
     return pd.DataFrame({"puzzle": np.arange(len(preds)), "k": 0, "q_halt": q_halt.astype(np.float64),
                          **record_columns(preds, labels, rows)})

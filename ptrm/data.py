@@ -1,7 +1,8 @@
 """Puzzle datasets: one in-memory form (PuzzleSet) and the files it comes from or goes to.
 
 Sources: Sudoku-Extreme and Maze-Hard style CSV files, the official TRM built layout
-(`<root>/{train,test}/*.npy`), and the Sudoku and maze generators. Token ids follow the official
+(`<root>/{train,test}/*.npy`), the Sudoku and maze generators, and ARC task files (built into the official
+ARC layout by `build_arc`, as the official builder does). Token ids follow the official
 builders, so sets from any source are interchangeable and official checkpoints read our sets as their own.
 
 Official layout, as the official Sudoku builder writes it (checked against tests/fixtures):
@@ -32,7 +33,7 @@ class PuzzleSet:
     inputs: np.ndarray  # (N, S) int32 token ids
     labels: np.ndarray  # (N, S) int32 token ids; ignored cells = -100
     puzzle_identifiers: np.ndarray  # (N,) int32
-    task: str  # "sudoku" | "maze"
+    task: str  # "sudoku" | "maze" | "arc"
     vocab_size: int
     seq_len: int
     source: str  # where it came from (path or generator call), for manifests

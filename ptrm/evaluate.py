@@ -84,5 +84,6 @@ def evaluate(model: TRM, pset: PuzzleSet, steps=None, dtype=torch.float32, batch
     if pset.task == "maze":  # exact match counts; a valid but different route is reported beside it
         metrics["valid_path_rate"] = float(maze.valid_paths(preds[-1], pset.inputs).mean())
     if pset.task == "arc" and pset.rows is not None:  # the official crop-and-compare, and the vote
+        # exact_accuracy becomes the crop-and-compare; per-step accuracies stay token-exact (never higher).
         metrics.update(arc_eval.deterministic_metrics(preds[-1], qs[-1], pset))
     return EvalResult(preds, qs, np.concatenate(logits, 1) if keep_logits else None, metrics)
