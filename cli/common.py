@@ -1,15 +1,12 @@
 """Options the commands share, and the one way to open a checkpoint and its puzzles."""
 import dataclasses
 import functools
-import json
-from pathlib import Path
 
 import click
 
-from ptrm.arc_eval import align_identifiers
+from ptrm.arc_eval import align_to_checkpoint
 from ptrm.checkpoint import load_checkpoint, parse_arch_overrides
 from ptrm.data import arc_augmentations, load_puzzles
-from ptrm.errors import PtrmError
 from ptrm.search import DTYPES, NOISE_TARGETS, SearchConfig
 
 
@@ -33,6 +30,11 @@ data_options = _stack([
     click.option("--data", type=click.Path(), help="CSV or official dataset folder (default: the checkpoint's test set)."),
     click.option("--limit", type=click.IntRange(min=1), help="Use the first N puzzles."),
 ])
+
+arc_augs_option = click.option(
+    "--arc-augs", type=click.IntRange(min=1),
+    help="ARC: use only the first N versions of each test input (the task as given, then N-1 augmentations).")
+
 
 ray_options = _stack([
     click.option("--workers", default=1, show_default=True, type=int,
@@ -94,29 +96,10 @@ def open_checkpoint(ckpt, arch, task):
     return load_checkpoint(ckpt, arch=parse_arch_overrides(arch), task=task)
 
 
-arc_augs_option = click.option(
-    "--arc-augs", type=click.IntRange(min=1),
-    help="ARC: use only the first N versions of each test input (the task as given, then N-1 augmentations).")
-
-
 def open_puzzles(ck, data, limit, task, arc_augs=None):
     pset = load_puzzles(data, task=task) if data else ck.test_set()
-    pset = align_arc_identifiers(ck, pset)
+    pset = align_to_checkpoint(pset, ck.path, ck.cfg.puzzle_emb_ndim)
     if arc_augs:
         pset = arc_augmentations(pset, arc_augs)
     return pset.head(limit) if limit else pset
 
-
-def align_arc_identifiers(ck, pset):
-    """ARC: with the checkpoint's training identifiers.json beside it, look puzzles up by name (an unknown
-    one is an error); else the dataset's numbers are used as they are (zero embeddings are refused)."""
-    names_file = Path(ck.path).with_name("identifiers.json")
-    if pset.rows is None or ck.cfg.puzzle_emb_ndim == 0 or not names_file.is_file():
-        return pset
-    try:
-        names = json.loads(names_file.read_bytes())
-    except ValueError as e:
-        raise PtrmError(f"{names_file}: not JSON ({str(e).splitlines()[0][:120]})") from None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise PtrmError(f"{names_file}: expected a list of names")
-    return align_identifiers(pset, names, str(names_file))

@@ -24,6 +24,9 @@ With k < K rollouts per augmentation, the value is the expectation over a unifor
 each augmentation's rollouts, independently: exact for `pass` (closed form) and at k = K, else a seeded
 Monte Carlo mean over `mc_samples` draws.
 """
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from scipy.special import expit
@@ -201,6 +204,22 @@ def check_embeddings(weights, pset: PuzzleSet) -> None:
         raise PtrmError(f"{pset.source}: puzzle identifier {zero[0]} ({name!r}) has an all-zero embedding in the "
                         f"checkpoint, which never saw it ({len(zero)} such); build the data with the checkpoint's "
                         f"subsets, seed and --aug, or align it with the checkpoint's identifiers.json")
+
+
+def align_to_checkpoint(pset: PuzzleSet, ckpt_path, puzzle_emb_ndim: int) -> PuzzleSet:
+    """ARC: with the checkpoint's training `identifiers.json` beside it, `pset` renumbered to the checkpoint's
+    identifiers by name (see align_identifiers); without one, or for other tasks, `pset` as it is (then
+    evaluate.check_compatible still refuses identifiers whose embedding is all zero)."""
+    names_file = Path(ckpt_path).with_name("identifiers.json")
+    if pset.rows is None or puzzle_emb_ndim == 0 or not names_file.is_file():
+        return pset
+    try:
+        names = json.loads(names_file.read_bytes())
+    except ValueError as e:
+        raise PtrmError(f"{names_file}: not JSON ({str(e).splitlines()[0][:120]})") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise PtrmError(f"{names_file}: expected a list of names")
+    return align_identifiers(pset, names, str(names_file))
 
 
 def align_identifiers(pset: PuzzleSet, names: list[str], where: str) -> PuzzleSet:
