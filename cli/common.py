@@ -4,8 +4,9 @@ import functools
 
 import click
 
+from ptrm.arc_eval import align_to_checkpoint
 from ptrm.checkpoint import load_checkpoint, parse_arch_overrides
-from ptrm.data import load_puzzles
+from ptrm.data import arc_augmentations, load_puzzles
 from ptrm.search import DTYPES, NOISE_TARGETS, SIGMA_SCALES, SearchConfig
 
 
@@ -29,6 +30,11 @@ data_options = _stack([
     click.option("--data", type=click.Path(), help="CSV or official dataset folder (default: the checkpoint's test set)."),
     click.option("--limit", type=click.IntRange(min=1), help="Use the first N puzzles."),
 ])
+
+arc_augs_option = click.option(
+    "--arc-augs", type=click.IntRange(min=1),
+    help="ARC: use only the first N versions of each test input (the task as given, then N-1 augmentations).")
+
 
 ray_options = _stack([
     click.option("--workers", default=1, show_default=True, type=int,
@@ -92,6 +98,10 @@ def open_checkpoint(ckpt, arch, task):
     return load_checkpoint(ckpt, arch=parse_arch_overrides(arch), task=task)
 
 
-def open_puzzles(ck, data, limit, task):
+def open_puzzles(ck, data, limit, task, arc_augs=None):
     pset = load_puzzles(data, task=task) if data else ck.test_set()
+    pset = align_to_checkpoint(pset, ck.path, ck.cfg.puzzle_emb_ndim)
+    if arc_augs:
+        pset = arc_augmentations(pset, arc_augs)
     return pset.head(limit) if limit else pset
+

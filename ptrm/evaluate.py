@@ -7,7 +7,7 @@ import torch
 from scipy.stats import rankdata
 from tqdm import tqdm
 
-from ptrm import hardware
+from ptrm import arc_eval, hardware
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.model import TRM
@@ -27,6 +27,8 @@ def check_compatible(model: TRM, pset: PuzzleSet) -> None:
     ids = int(pset.puzzle_identifiers.max(initial=0))
     if cfg.puzzle_emb_ndim > 0 and ids >= cfg.num_puzzle_identifiers:
         raise PtrmError(f"{pset.source}: puzzle identifier {ids} outside the checkpoint's {cfg.num_puzzle_identifiers}")
+    if cfg.puzzle_emb_ndim > 0 and pset.rows is not None:
+        arc_eval.check_embeddings(model.puzzle_emb.weights.detach(), pset)
 
 
 def exact_and_cell(preds: np.ndarray, labels: np.ndarray):
@@ -81,4 +83,7 @@ def evaluate(model: TRM, pset: PuzzleSet, steps=None, dtype=torch.float32, batch
     }
     if pset.task == "maze":  # exact match counts; a valid but different route is reported beside it
         metrics["valid_path_rate"] = float(maze.valid_paths(preds[-1], pset.inputs).mean())
+    if pset.task == "arc" and pset.rows is not None:  # the official crop-and-compare, and the vote
+        # exact_accuracy becomes the crop-and-compare; per-step accuracies stay token-exact (never higher).
+        metrics.update(arc_eval.deterministic_metrics(preds[-1], qs[-1], pset))
     return EvalResult(preds, qs, np.concatenate(logits, 1) if keep_logits else None, metrics)

@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from ptrm import metrics
+from ptrm import arc_eval, metrics
 from ptrm.runner import SearchRun
 
 RULE_NAMES = {"pass": "pass@K (oracle)", "best_q": "best-Q@K", "mode": "mode@K", "q_weighted": "Q-weighted@K",
@@ -55,3 +55,31 @@ def markdown(df: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines)
+
+
+ARC_RULE_NAMES = {"vote": "PTRM + official vote", "q_weighted": "PTRM, Q-weighted vote", "best_q": "PTRM, best Q",
+                  "pass": "PTRM oracle (any candidate)"}
+
+
+def arc_summary(run: SearchRun, seed: int = 0) -> pd.DataFrame:
+    """ARC runs: the official score (mean over tasks, %) at pass@1 and pass@2 of the deterministic model
+    (the task as given, and the official vote over augmentations) and of PTRM's rankings over all K x A
+    candidates of each test input (see ptrm.arc_eval)."""
+    m = run.manifest
+    K = m["search"]["K"]
+    rows = []
+    det = m.get("deterministic", {}).get("arc")
+    if det:
+        if "unaugmented_pass@1" in det:
+            rows.append({"method": "deterministic TRM, task as given", "pass@1": det["unaugmented_pass@1"],
+                         "pass@2": det["unaugmented_pass@2"], "estimator": "-"})
+        rows.append({"method": f"deterministic TRM + official vote ({det['versions']:g} versions)",
+                     "pass@1": det["vote_pass@1"], "pass@2": det["vote_pass@2"], "estimator": "-"})
+    table = arc_eval.summary(run.records, seed=seed)
+    for rule, part in table.groupby("rule", sort=False):
+        acc = dict(zip(part["attempts"], part["accuracy"]))
+        rows.append({"method": f"{ARC_RULE_NAMES[rule]} (K={K})", "pass@1": acc.get(1, acc.get("all")),
+                     "pass@2": acc.get(2, acc.get("all")), "estimator": part["method"].iloc[0]})
+    df = pd.DataFrame(rows)
+    df[["pass@1", "pass@2"]] *= 100
+    return df

@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 import ptrm
-from ptrm import hardware, metrics, noise
+from ptrm import arc_eval, hardware, metrics, noise
 from ptrm.backends import LocalBackend
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
@@ -88,8 +88,11 @@ def deterministic_baseline(model: TRM, pset: PuzzleSet, D: int, dtype: str) -> d
     res = evaluate(model, pset, steps=D, dtype=getattr(torch, dtype))
     seconds = time.perf_counter() - t
     exact = exact_and_cell(res.preds[-1], pset.labels)[0]
-    return {"exact_accuracy": float(exact.mean()), "ci": metrics.mean_ci(exact),
-            "q_auroc": res.metrics["q_auroc"], "wall_seconds": seconds}
+    out = {"q_auroc": res.metrics["q_auroc"], "wall_seconds": seconds}
+    if "arc" in res.metrics:  # ARC: the official crop-and-compare per row, and the vote's pass@1/pass@2
+        exact = arc_eval.deterministic_records(res.preds[-1], res.q_halt[-1], pset.labels, pset.rows)["correct"]
+        out["arc"] = res.metrics["arc"]
+    return {"exact_accuracy": float(np.mean(exact)), "ci": metrics.mean_ci(exact), **out}
 
 
 def versions() -> dict:

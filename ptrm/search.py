@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ptrm import adaptive, hardware, noise
+from ptrm import adaptive, arc_eval, hardware, noise
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.evaluate import exact_and_cell
@@ -233,6 +233,8 @@ def run_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig,
     records = pd.DataFrame({"puzzle": puzzles, "k": ks, "q_halt": q_halt.astype(np.float64), "correct": correct,
                             "cell_acc": cell, "answer_hash": answer_hash(preds), "steps": steps,
                             "verified": verify(pset.task, pset.inputs[puzzles], preds)})
+    if pset.task == "arc" and pset.rows is not None:  # official correctness, the answer in the task's frame
+        records = records.assign(**arc_eval.record_columns(preds, labels, pset.rows.iloc[puzzles]))
     if cfg.per_step:  # after its stop, a rollout's per-step values repeat those of its last step
         upto = np.minimum(np.arange(D), steps[:, None] - 1)
         records["q_steps"] = list(np.take_along_axis(q_steps, upto, 1))

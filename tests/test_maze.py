@@ -112,3 +112,12 @@ def test_eval_runs_on_a_maze_checkpoint_and_reports_valid_routes(tmp_path, mazes
     res = CliRunner().invoke(main, ["eval", "--ckpt", str(tmp_path / "maze.pt"), "--data", str(csv)])
     assert res.exit_code == 0, res.output
     assert "valid S->G paths 0.00%" in res.output  # random weights find no route
+
+
+def test_data_maze_cli_writes_an_official_layout(tmp_path):
+    res = CliRunner().invoke(main, ["data", "maze", "--out", str(tmp_path), "--train", "3", "--test", "2"])
+    assert res.exit_code == 0, res.output
+    test = data.read_official(tmp_path, "test")
+    assert test.task == "maze" and len(test) == 2 and maze.valid_paths(test.labels, test.inputs).all()
+    res = CliRunner().invoke(main, ["data", "maze", "--out", str(tmp_path), "--train", "0", "--test", "2"])
+    assert res.exit_code == 2 and "already exists" in res.output

@@ -11,8 +11,9 @@ from the first source that has it:
      vocab: 11 Sudoku -> 81, 6 Maze -> 900), and the mlp_t rows (= seq_len + puzzle_emb_len) give the other,
   4. documented defaults, each reported in a warning: puzzle_emb_len 16 and, for attention, rope (the
      official trm.yaml defaults); H_cycles/L_cycles/halt_max_steps from the paper's run for the task
-     (Sudoku 3/6/16, Maze 3/4/16). num_heads has no default: attention without a yaml needs --arch num_heads=N.
-The task is `--task`, else the `ptrm:` section, else implied by (vocab, seq_len): (11, 81) Sudoku, (6, 900) Maze.
+     (Sudoku 3/6/16, Maze and ARC 3/4/16). num_heads has no default: attention without a yaml needs --arch num_heads=N.
+The task is `--task`, else the `ptrm:` section, else implied by (vocab, seq_len): (11, 81) Sudoku, (6, 900) Maze,
+(12, 900) ARC.
 Every tensor is then checked against the model the config implies; a mismatch is a one-line error naming
 the key and both shapes.
 """
@@ -34,7 +35,8 @@ EXPORT_PREFIX = "_orig_mod.model.inner."
 _WRAPPERS = ("_orig_mod.", "model.", "inner.")
 _BF16_BUFFERS = ("H_init", "L_init")  # stored in the official forward dtype
 _PAPER_CYCLES = {"sudoku": dict(H_cycles=3, L_cycles=6, halt_max_steps=16),
-                 "maze": dict(H_cycles=3, L_cycles=4, halt_max_steps=16)}
+                 "maze": dict(H_cycles=3, L_cycles=4, halt_max_steps=16),
+                 "arc": dict(H_cycles=3, L_cycles=4, halt_max_steps=16)}
 _OFFICIAL_DEFAULTS = dict(puzzle_emb_len=16, pos_encodings="rope")
 _ARCH_FIELDS = set(TRMConfig.__dataclass_fields__)
 
