@@ -104,6 +104,10 @@ def read_sudoku_csv(path) -> PuzzleSet:
         i, cell = np.argwhere(clash)[0]
         raise PtrmError(f"{path}:{lines[i]}: answer changes the given at cell {cell} "
                         f"({givens[i, cell]} -> {solutions[i, cell]})")
+    invalid = ~sudoku.valid_solutions(solutions, givens)  # a label that is no solution would score nonsense
+    if invalid.any():
+        raise PtrmError(f"{path}:{lines[np.argmax(invalid)]}: answer is not a solved Sudoku (a row, column or box "
+                        f"repeats a digit)")
     return PuzzleSet(sudoku.encode(givens), sudoku.encode(solutions), np.zeros(len(givens), np.int32),
                      "sudoku", sudoku.VOCAB_SIZE, sudoku.SEQ_LEN, str(path))
 
