@@ -21,7 +21,7 @@ def parse_list(text: str, kind, option: str) -> list:
 @data_options
 @click.option("--sigmas", required=True, help="Noise levels, comma-separated: 0,0.05,0.1")
 @click.option("--steps", help="Supervision steps D, comma-separated: 16,32 (default: the checkpoint's N_sup).")
-@search_options("K", "seed", "noise_on", "sigma_scale", "chunk_size", "dtype", "halt_q", "settle", "stop_q", "give_up_q",
+@search_options("K", "seed", "noise_on", "sigma_scale", "per_step", "chunk_size", "dtype", "halt_q", "settle", "stop_q", "give_up_q",
                 "give_up_step")
 @ray_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
