@@ -24,6 +24,7 @@ from scipy import ndimage
 
 from ptrm.errors import PtrmError
 from ptrm.tasks import sudoku
+from ptrm.tasks.ppbench.augment import renumber_rooms
 from ptrm.tasks.ppbench.board import BLACK, KINDS, TAPA_INDEX, WHITE, Board
 from ptrm.tasks.ppbench.solve import RING, is_unique, neighbours, other_solution, tapa_clue
 
@@ -160,15 +161,7 @@ def _rooms(rng: np.random.Generator) -> np.ndarray:
             continue
         rooms[r:r + h, c:c + w] = n
         n += 1
-    return _renumber(rooms)
-
-
-def _renumber(rooms: np.ndarray) -> np.ndarray:
-    """Room ids 0..R-1 in row-major order of the rooms' first cells."""
-    ids, first = np.unique(rooms.ravel(), return_index=True)
-    new = np.zeros(ids.max() + 1, np.int16)
-    new[ids[np.argsort(first)]] = np.arange(len(ids))
-    return new[rooms]
+    return renumber_rooms(rooms)
 
 
 def _heyawake_runs(rooms: np.ndarray) -> list[list[tuple[int, int]]]:
@@ -332,15 +325,12 @@ def _repair_heyawake(board: Board, other: np.ndarray, rng: np.random.Generator) 
     for r, c in rng.permutation(np.argwhere(other != board.solution)):
         room = board.rooms == board.rooms[r, c]
         (r0, c0), (r1, c1) = np.argwhere(room).min(0), np.argwhere(room).max(0)
-        cuts = [("r", k) for k in range(r0 + 1, r1 + 1)] + [("c", k) for k in range(c0 + 1, c1 + 1)]
+        rows, cols = np.indices(room.shape)
+        cuts = [room & (rows >= k) for k in range(r0 + 1, r1 + 1)] + [room & (cols >= k) for k in range(c0 + 1, c1 + 1)]
         for j in rng.permutation(len(cuts)):
-            axis, k = cuts[j]
             rooms = board.rooms.copy()
-            half = room.copy()
-            half[:k] = False if axis == "r" else half[:k]
-            half[:, :k] = False if axis == "c" else half[:, :k]
-            rooms[half] = rooms.max() + 1
-            rooms = _renumber(rooms)
+            rooms[cuts[j]] = rooms.max() + 1  # the far side of the cut becomes a new room
+            rooms = renumber_rooms(rooms)
             if all(board.solution[tuple(zip(*run))].any() for run in _heyawake_runs(rooms)):
                 return _heyawake_board(rooms, board.solution)
     return None
