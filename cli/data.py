@@ -3,9 +3,12 @@ import time
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
 from ptrm import data
 from ptrm.errors import PtrmError
+from ptrm.tasks.ppbench import board as ppbench_board
+from ptrm.tasks.ppbench import generate as ppbench_generate_mod
 
 
 @click.group("data")
@@ -96,3 +99,38 @@ def maze(out, n_train, n_test, seed, overwrite):
             raise PtrmError(f"{out / split}: already exists (pass --overwrite to replace it)")
         folder = data.write_official(data.generate_maze_set(n, (seed, stream)), out, split, overwrite=overwrite)
         click.echo(f"{folder}: {n} mazes")
+
+
+# ----------------------------------------------------------------------------- PPBench generated puzzles (issue 16)
+
+@command.command("ppbench-generate")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder; generated/<kind>.jsonl is written inside (one board per line).")
+@click.option("--generate", "n", required=True, type=click.IntRange(min=1), help="Puzzles per kind.")
+@click.option("--types", default=",".join(ppbench_board.KINDS), show_default=True,
+              help="Comma-separated kinds.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Index of the first puzzle (puzzle i depends only on kind, seed and i).")
+@click.option("--keep", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Fraction of removable clues left in: 0 minimal (hardest), 1 all.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Processes.")
+@click.option("--overwrite", is_flag=True, help="Replace files that already exist.")
+def ppbench_generate(out, n, types, seed, start, keep, workers, overwrite):
+    """Generate PPBench puzzles with one solution each (proved by a CP-SAT solver)."""
+    kinds = [k.strip() for k in types.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in ppbench_board.KINDS]
+    if bad:
+        raise PtrmError(f"--types: unknown kind {bad[0]!r}; kinds: {', '.join(ppbench_board.KINDS)}")
+    for kind in kinds:
+        path = out / "generated" / f"{kind}.jsonl"
+        if path.exists() and not overwrite:
+            raise PtrmError(f"{path}: already exists (pass --overwrite to replace it)")
+        with tqdm(total=n, desc=kind, unit="puzzle") as bar:
+            s = ppbench_generate_mod.write_set(
+                path, ppbench_generate_mod.generate(kind, n, seed, keep=keep, start=start, workers=workers),
+                progress=bar.update)
+        click.echo(f"{path}: {s['count']} puzzles in {s['seconds']:.1f}s ({s['count'] / s['seconds']:.2f}/s); "
+                   f"clues p5/p50/p95 {'/'.join(f'{q:.0f}' for q in s['clues'])}; "
+                   f"rating (search branches) p5/p50/p95 {'/'.join(f'{q:.0f}' for q in s['rating'])}, "
+                   f"{100 * s['rating_zero']:.0f}% need none")
