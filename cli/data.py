@@ -3,12 +3,13 @@ import time
 from pathlib import Path
 
 import click
+import numpy as np
 from tqdm import tqdm
 
 from ptrm import data
 from ptrm.errors import PtrmError
 from ptrm.tasks.ppbench import board as ppbench_board
-from ptrm.tasks.ppbench import generate as ppbench_generate_mod
+from ptrm.tasks.ppbench import generate as ppbench_generate
 
 
 @click.group("data")
@@ -50,15 +51,46 @@ def sudoku(out, n_train, n_test, seed, min_clues, max_clues, min_guesses, overwr
 
 @command.command("ppbench")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Dataset root; golden/<type>.csv is written inside.")
-def ppbench(out):
-    """PPBench's golden puzzles of the six modelled types (sudoku, lightup, nurikabe, heyawake, tapa,
-    shakashaka) that fit the 10x10 frame, as out/golden/<type>.csv (needs Node.js for pzpr.js)."""
+              help="Dataset root: golden/<type>.csv, and with --generate: generated/, train/, test/, heldout/<type>.csv.")
+@click.option("--generate", "n", type=click.IntRange(min=1),
+              help="Also generate N puzzles per type (unique solutions, proved by CP-SAT) and build a training set.")
+@click.option("--types", default=",".join(ppbench_board.KINDS), show_default=True, help="Comma-separated types to generate.")
+@click.option("--heldout", default=200, show_default=True, type=click.IntRange(min=0),
+              help="Generated puzzles 0..M-1 of each type are held out (heldout/<type>.csv, test/); the rest train.")
+@click.option("--samples", default=9, show_default=True, type=click.IntRange(min=0),
+              help="Trajectory samples per training puzzle (the paper: 9), each example under a random dihedral transform.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--keep", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Fraction of removable clues left in: 0 minimal (hardest), 1 all.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Generator processes.")
+def ppbench(out, n, types, heldout, samples, seed, keep, workers):
+    """PPBench: the golden puzzles of the six modelled types (sudoku, lightup, nurikabe, heyawake, tapa,
+    shakashaka) that fit the 10x10 frame, as out/golden/<type>.csv (needs Node.js for pzpr.js); with --generate,
+    generated puzzles too (resumable: out/generated/ keeps what was drawn) and the training set built from them."""
+    kinds = [k.strip() for k in types.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in ppbench_board.KINDS]
+    if bad:
+        raise PtrmError(f"--types: unknown type {bad[0]!r}; types: {', '.join(ppbench_board.KINDS)}")
     summary = data.write_ppbench_golden(out)
     for kind, s in summary.items():
         why = "; ".join(f"{n} {reason}" for reason, n in s["skipped"].items())
         click.echo(f"{kind:<11} kept {s['kept']:>2}, skipped {sum(s['skipped'].values()):>2}" + (f" ({why})" if why else "")
                    + (f"  -> {out / 'golden' / (kind + '.csv')}" if s["kept"] else ""))
+    if n is None:
+        return
+    sets = {}
+    for kind in kinds:
+        t = time.perf_counter()
+        with tqdm(total=n, desc=kind, unit="puzzle") as bar:
+            sets[kind] = data.generated_ppbench(out / "generated", kind, n, seed, keep, workers, bar.update)
+        clues = np.percentile([ppbench_generate.n_clues(b) for b in sets[kind]], [5, 50, 95])
+        click.echo(f"{kind:<11} {n} puzzles ({time.perf_counter() - t:.0f} s); clues p5/p50/p95 "
+                   f"{'/'.join(f'{c:.0f}' for c in clues)}")
+    counts = data.build_ppbench(sets, out, heldout, samples, seed)
+    for kind, c in counts.items():
+        click.echo(f"{kind:<11} held out {c['heldout']} -> {out / 'heldout' / (kind + '.csv')}; "
+                   f"{c['train_puzzles']} training puzzles -> {c['train_examples']} examples")
+    click.echo(f"{out / 'train'}, {out / 'test'}: the training set and the held-out puzzles of all types (official layout)")
 
 
 @command.command("arc")
@@ -99,38 +131,3 @@ def maze(out, n_train, n_test, seed, overwrite):
             raise PtrmError(f"{out / split}: already exists (pass --overwrite to replace it)")
         folder = data.write_official(data.generate_maze_set(n, (seed, stream)), out, split, overwrite=overwrite)
         click.echo(f"{folder}: {n} mazes")
-
-
-# ----------------------------------------------------------------------------- PPBench generated puzzles (issue 16)
-
-@command.command("ppbench-generate")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder; generated/<kind>.jsonl is written inside (one board per line).")
-@click.option("--generate", "n", required=True, type=click.IntRange(min=1), help="Puzzles per kind.")
-@click.option("--types", default=",".join(ppbench_board.KINDS), show_default=True,
-              help="Comma-separated kinds.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0),
-              help="Index of the first puzzle (puzzle i depends only on kind, seed and i).")
-@click.option("--keep", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Fraction of removable clues left in: 0 minimal (hardest), 1 all.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Processes.")
-@click.option("--overwrite", is_flag=True, help="Replace files that already exist.")
-def ppbench_generate(out, n, types, seed, start, keep, workers, overwrite):
-    """Generate PPBench puzzles with one solution each (proved by a CP-SAT solver)."""
-    kinds = [k.strip() for k in types.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in ppbench_board.KINDS]
-    if bad:
-        raise PtrmError(f"--types: unknown kind {bad[0]!r}; kinds: {', '.join(ppbench_board.KINDS)}")
-    for kind in kinds:
-        path = out / "generated" / f"{kind}.jsonl"
-        if path.exists() and not overwrite:
-            raise PtrmError(f"{path}: already exists (pass --overwrite to replace it)")
-        with tqdm(total=n, desc=kind, unit="puzzle") as bar:
-            s = ppbench_generate_mod.write_set(
-                path, ppbench_generate_mod.generate(kind, n, seed, keep=keep, start=start, workers=workers),
-                progress=bar.update)
-        click.echo(f"{path}: {s['count']} puzzles in {s['seconds']:.1f}s ({s['count'] / s['seconds']:.2f}/s); "
-                   f"clues p5/p50/p95 {'/'.join(f'{q:.0f}' for q in s['clues'])}; "
-                   f"rating (search branches) p5/p50/p95 {'/'.join(f'{q:.0f}' for q in s['rating'])}, "
-                   f"{100 * s['rating_zero']:.0f}% need none")

@@ -25,6 +25,8 @@ import pandas as pd
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_text
 from ptrm.tasks import IGNORE_LABEL, SEQ_LEN_OF, TASK_OF, arc, maze, sudoku
+from ptrm.tasks.ppbench import augment as ppbench_augment
+from ptrm.tasks.ppbench import generate as ppbench_generate
 from ptrm.tasks.ppbench import golden as ppbench_golden
 from ptrm.tasks.ppbench import tokens as ppbench_tokens
 
@@ -228,6 +230,67 @@ def write_ppbench_golden(out) -> dict:
             write_ppbench_csv(Path(out) / "golden" / f"{kind}.csv", [p.board for p in kept], [p.url for p in kept])
         summary[kind] = {"kept": len(kept), "skipped": skipped}
     return summary
+
+
+def ppbench_set(boards, source: str) -> PuzzleSet:
+    """PPBench boards (of any kinds) as one PuzzleSet in the shared vocabulary; the identifier is the kind."""
+    if not boards:
+        raise PtrmError(f"{source}: no PPBench boards")
+    inputs, labels = (np.stack(a).astype(np.int32) for a in zip(*map(ppbench_tokens.encode, boards)))
+    kinds = np.array([ppbench_tokens.KIND_ID[b.kind] for b in boards], np.int32)
+    return PuzzleSet(inputs, labels, kinds, "ppbench", ppbench_tokens.VOCAB_SIZE, ppbench_tokens.SEQ_LEN, source)
+
+
+PPBENCH_SHARD = 100  # generated puzzles per file: a long generation resumes from its last whole shard
+
+
+def generated_ppbench(folder, kind: str, n: int, seed: int, keep: float = 0.0, workers: int = 1,
+                      progress=None) -> list:
+    """Puzzles 0..n-1 of the seeded stream (kind, seed, keep) of ptrm.tasks.ppbench.generate, kept under
+    `folder/<kind>/` in shards of PPBENCH_SHARD puzzles (JSONL, each written atomically once complete). Shards
+    already there are read, not redrawn, so a generation that stops (hours for nurikabe) resumes where it
+    stopped, and asking for more puzzles later draws only the new ones. `progress(k)`: k more puzzles done."""
+    boards = []
+    for start in range(0, n, PPBENCH_SHARD):
+        count = min(PPBENCH_SHARD, n - start)
+        path = Path(folder) / kind / f"seed{seed}-keep{keep:g}-{start:06d}.jsonl"
+        shard = ppbench_generate.read_set(path) if path.is_file() else []
+        if len(shard) < count:  # a shorter shard from an earlier, smaller request: draw it whole again
+            ppbench_generate.write_set(path, ppbench_generate.generate(kind, count, seed, keep, start, workers))
+            shard = ppbench_generate.read_set(path)
+        boards += shard[:count]
+        if progress:
+            progress(count)
+    return boards
+
+
+def build_ppbench(sets: dict, out, n_heldout: int, n_samples: int = 9, seed: int = 0) -> dict:
+    """A PPBench training set from generated puzzles, `sets` = {kind: [Board, ...]} (puzzles 0, 1, ... of
+    each kind's seeded stream, see ptrm.tasks.ppbench.generate).
+
+    Per kind, puzzles 0..n_heldout-1 are held out: `out/heldout/<kind>.csv` (for `ptrm search --data`) and,
+    all kinds together, `out/test` (official layout, what `ptrm train` evaluates on). Holding out the first
+    ones keeps the held-out set fixed when more puzzles are generated later. Every other puzzle becomes the
+    paper's training examples in `out/train`: the puzzle and n_samples trajectory samples (a random part of
+    its solution shown as given), each under a random dihedral transform. Returns counts per kind.
+    """
+    rng = np.random.default_rng(seed)
+    out = Path(out)
+    train, test, counts = [], [], {}
+    for kind, boards in sets.items():
+        if len(boards) <= n_heldout:
+            raise PtrmError(f"{kind}: {len(boards)} puzzles leave none for training after {n_heldout} held out")
+        held = boards[:n_heldout]
+        write_ppbench_csv(out / "heldout" / f"{kind}.csv", held, [f"generated {kind} #{i}" for i in range(n_heldout)])
+        test += held
+        examples = [ex for b in boards[n_heldout:] for ex in ppbench_augment.training_examples(b, n_samples, rng)]
+        train += examples
+        counts[kind] = {"heldout": n_heldout, "train_puzzles": len(boards) - n_heldout, "train_examples": len(examples)}
+    train_set = ppbench_set(train, f"{out} (generated, augmented)")
+    train_set = train_set.subset(rng.permutation(len(train_set)))  # kinds mixed in every stretch of the file
+    write_official(train_set, out, "train", overwrite=True)
+    write_official(ppbench_set(test, f"{out} (held out)"), out, "test", overwrite=True)
+    return counts
 
 
 def read_ppbench_csv(path) -> PuzzleSet:
