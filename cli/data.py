@@ -73,7 +73,7 @@ def ppbench(out, n, types, heldout, samples, seed, keep, workers):
         raise PtrmError(f"--types: unknown type {bad[0]!r}; types: {', '.join(ppbench_board.KINDS)}")
     summary = data.write_ppbench_golden(out)
     for kind, s in summary.items():
-        why = "; ".join(f"{n} {reason}" for reason, n in s["skipped"].items())
+        why = "; ".join(f"{count} {reason}" for reason, count in s["skipped"].items())
         click.echo(f"{kind:<11} kept {s['kept']:>2}, skipped {sum(s['skipped'].values()):>2}" + (f" ({why})" if why else "")
                    + (f"  -> {out / 'golden' / (kind + '.csv')}" if s["kept"] else ""))
     if n is None:
