@@ -58,42 +58,36 @@ def _has_2x2(cells: np.ndarray) -> bool:
 
 # ----------------------------------------------------------------------------- solved boards, fully clued
 
+def _lit_by(white: np.ndarray, r: int, c: int) -> np.ndarray:
+    """The cells a bulb at (r, c) lights: itself and its row and column up to a black cell or the edge."""
+    lit = np.zeros(white.shape, bool)
+    for dr, dc in ((-1, 0), (0, 1), (1, 0), (0, -1)):
+        rr, cc = r, c
+        while 0 <= rr < white.shape[0] and 0 <= cc < white.shape[1] and white[rr, cc]:
+            lit[rr, cc] = True
+            rr, cc = rr + dr, cc + dc
+    return lit
+
+
 def _lightup(rng: np.random.Generator) -> Board:
     """Random black cells (15-25%), then bulbs on unlit cells in random order until every white cell is lit."""
-    black = rng.random((SIZE, SIZE)) < rng.uniform(0.15, 0.25)
+    white = rng.random((SIZE, SIZE)) >= rng.uniform(0.15, 0.25)
     bulbs = np.zeros((SIZE, SIZE), np.int8)
-    lit = black.copy()
-    for r, c in rng.permutation(np.argwhere(~black)):
-        if lit[r, c]:
-            continue
-        bulbs[r, c] = 1
-        for dr, dc in ((-1, 0), (0, 1), (1, 0), (0, -1), (0, 0)):
-            rr, cc = r, c
-            while 0 <= rr < SIZE and 0 <= cc < SIZE and not black[rr, cc]:
-                lit[rr, cc] = True
-                if (dr, dc) == (0, 0):
-                    break
-                rr, cc = rr + dr, cc + dc
-    clues = np.full((SIZE, SIZE), WHITE, np.int16)
-    for r, c in np.argwhere(black):
-        clues[r, c] = sum(bulbs[nb] for nb in neighbours(clues.shape, r, c))
-    return Board("lightup", clues, bulbs)
+    lit = ~white
+    for r, c in rng.permutation(np.argwhere(white)):
+        if not lit[r, c]:  # no bulb sees this cell, so a bulb here sees no other
+            bulbs[r, c] = 1
+            lit |= _lit_by(white, r, c)
+    return _lightup_board(white, bulbs)
 
 
 def _lightup_board(white: np.ndarray, bulbs: np.ndarray) -> Board | None:
-    """Bulbs on a board whose white cells are `white`, every black cell numbered; None unless every white cell
-    is lit by exactly the bulbs' rules (each lit, no bulb seeing another)."""
-    h, w = white.shape
-    lit = np.zeros((h, w), int)
+    """Bulbs on a board whose white cells are `white`, every black cell numbered; None unless the bulbs light
+    every white cell and none lights another."""
+    lit = np.zeros(white.shape, int)
     for r, c in np.argwhere(bulbs == 1):
-        for dr, dc in ((-1, 0), (0, 1), (1, 0), (0, -1)):
-            rr, cc = r + dr, c + dc
-            while 0 <= rr < h and 0 <= cc < w and white[rr, cc]:
-                if bulbs[rr, cc]:
-                    return None
-                lit[rr, cc] += 1
-                rr, cc = rr + dr, cc + dc
-    if not ((lit > 0) | (bulbs == 1))[white].all() or bulbs[~white].any():
+        lit += _lit_by(white, r, c)
+    if bulbs[~white].any() or (lit[bulbs == 1] > 1).any() or not (lit[white] > 0).all():
         return None
     clues = np.where(white, WHITE, 0).astype(np.int16)
     for r, c in np.argwhere(~white):
