@@ -50,8 +50,11 @@ def test_minimal_puzzles_lose_uniqueness_when_any_clue_goes():
         weaker = Board("lightup", board.clues.copy(), board.solution)
         weaker.clues[r, c] = BLACK
         assert not solve.is_unique(weaker)
+    half = generate.generate_one("lightup", seed=3, index=0, keep=0.5)  # half the clues taken are put back
     full = generate.generate_one("lightup", seed=3, index=0, keep=1.0)
-    assert (full.clues != BLACK).sum() > (board.clues != BLACK).sum()  # keep steers how many clues stay
+    n = [generate.n_clues(b) for b in (board, half, full)]
+    assert n[0] < n[1] < n[2] and abs(n[1] - (n[0] + n[2]) / 2) <= 0.5
+    np.testing.assert_array_equal(half.solution, board.solution)
 
 
 def test_puzzle_i_depends_only_on_kind_seed_and_index():

@@ -4,9 +4,10 @@ Every kind follows the same recipe:
 1. draw a random solved board (a grid that obeys the kind's rules) from the puzzle's own random stream;
 2. give it every clue it can carry (each black cell numbered, each room counted, each white tapa cell a
    clue, each nurikabe island numbered once) and keep it only if the solver proves that solution unique;
-3. take clues away in random order while the solution stays unique (`solve.is_unique`), down to a fraction
-   `keep` of the removable clues: keep=0 gives minimal puzzles (the hardest this recipe makes), keep=1 the
-   fully clued board (easiest). Nurikabe has no removable clue: every island carries its one number.
+3. take clues away in random order while the solution stays unique (`solve.is_unique`), then put a random
+   fraction `keep` of them back: keep=0 gives minimal puzzles (the hardest this recipe makes), keep=1 the fully
+   clued board (easiest). Nurikabe has no removable clue: every island carries its one number. Sudoku comes
+   from `ptrm.tasks.sudoku.generate` (minimal puzzles), with a fraction `keep` of its missing digits put back.
 
 Puzzle i of (kind, seed) comes from its own stream `SeedSequence([kind, seed, i])`, so it is the same
 however many puzzles are asked for and whichever process draws it. A draw that fails (a solved board whose
@@ -353,18 +354,20 @@ def _removable(board: Board) -> np.ndarray:
 
 
 def _minimise(board: Board, rng: np.random.Generator, keep: float) -> Board:
-    cells = rng.permutation(_removable(board))
-    to_remove = len(cells) - int(round(keep * len(cells)))
-    removed = 0
-    for r, c in cells:
-        if removed >= to_remove:
-            break
+    """Take clues away in random order while the solution stays unique, then put back a random fraction `keep`
+    of those taken (more clues never break uniqueness)."""
+    if keep >= 1.0:  # all would come back
+        return board
+    taken = []
+    for r, c in rng.permutation(_removable(board)):
         clue = board.clues[r, c]
         board.clues[r, c] = _CLEARED[board.kind]
         if is_unique(board):
-            removed += 1
+            taken.append((r, c, clue))
         else:
             board.clues[r, c] = clue
+    for r, c, clue in taken[:int(round(keep * len(taken)))]:
+        board.clues[r, c] = clue
     return board
 
 
@@ -379,11 +382,13 @@ def generate_one(kind: str, seed: int, index: int, keep: float = 0.0) -> Board:
         raise PtrmError(f"unknown PPBench kind {kind!r}; kinds: {', '.join(KINDS)}")
     if not 0.0 <= keep <= 1.0:
         raise PtrmError(f"keep must be in [0, 1], got {keep}")
-    if kind == "sudoku":  # keep: the fraction of the 64 clues above the minimum of 17 left in
-        target = 17 + int(round(keep * 64))
-        puzzles, solutions, _ = sudoku.generate(1, (KINDS.index(kind), seed, index), min_clues=target)
-        return Board("sudoku", puzzles[0].reshape(9, 9).astype(np.int16),
-                     solutions[0].reshape(9, 9).astype(np.int8))
+    if kind == "sudoku":
+        puzzles, solutions, _ = sudoku.generate(1, (KINDS.index(kind), seed, index))  # minimal puzzles
+        puzzle, solution = puzzles[0].reshape(9, 9).astype(np.int16), solutions[0].reshape(9, 9).astype(np.int8)
+        taken = np.argwhere(puzzle == 0)
+        back = taken[puzzle_rng(kind, seed, index).permutation(len(taken))[:int(round(keep * len(taken)))]]
+        puzzle[tuple(back.T)] = solution[tuple(back.T)]
+        return Board("sudoku", puzzle, solution)
     rng = puzzle_rng(kind, seed, index)
     for _ in range(_MAX_DRAWS):
         board = _DRAW[kind](rng)
