@@ -34,7 +34,7 @@ from ptrm.tasks.ppbench.board import BLACK, KINDS, TAPA_INDEX, WHITE, Board
 from ptrm.tasks.ppbench.solve import RING, is_unique, neighbours, other_solution, rate, tapa_clue
 
 SIZE = 10         # every kind but sudoku is drawn at SIZE x SIZE
-_MAX_DRAWS = 200  # per puzzle, before giving up (never reached in practice: most kinds need 1-5)
+_MAX_DRAWS = 200  # solved boards drawn per puzzle before giving up
 _MAX_REPAIRS = 30  # per draw
 
 
@@ -174,6 +174,8 @@ def _heyawake_runs(rooms: np.ndarray) -> list[list[tuple[int, int]]]:
 
 
 def _heyawake_shading(rng: np.random.Generator, runs: list) -> np.ndarray | None:
+    """Shaded cells that never touch and keep the white cells connected: first one in each run (random order,
+    a random cell of it), then 30-100% of all cells tried in random order; None when a run cannot be shaded."""
     shaded = np.zeros((SIZE, SIZE), bool)
 
     def shade(rc) -> bool:
