@@ -82,10 +82,11 @@ def ppbench(out, n, types, heldout, samples, seed, keep, workers):
     for kind in kinds:
         t = time.perf_counter()
         with tqdm(total=n, desc=kind, unit="puzzle") as bar:
-            sets[kind] = data.generated_ppbench(out / "generated", kind, n, seed, keep, workers, bar.update)
-        clues = np.percentile([ppbench_generate.n_clues(b) for b in sets[kind]], [5, 50, 95])
+            sets[kind], ratings = data.generated_ppbench(out / "generated", kind, n, seed, keep, workers, bar.update)
+        spread = lambda xs: "/".join(f"{q:.0f}" for q in np.percentile(xs, [5, 50, 95]))
         click.echo(f"{kind:<11} {n} puzzles ({time.perf_counter() - t:.0f} s); clues p5/p50/p95 "
-                   f"{'/'.join(f'{c:.0f}' for c in clues)}")
+                   f"{spread([ppbench_generate.n_clues(b) for b in sets[kind]])}; rating (search branches) "
+                   f"p5/p50/p95 {spread(ratings)}, {100 * np.mean(ratings == 0):.0f}% need none")
     counts = data.build_ppbench(sets, out, heldout, samples, seed)
     for kind, c in counts.items():
         click.echo(f"{kind:<11} held out {c['heldout']} -> {out / 'heldout' / (kind + '.csv')}; "

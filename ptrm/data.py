@@ -245,23 +245,25 @@ PPBENCH_SHARD = 100  # generated puzzles per file: a long generation resumes fro
 
 
 def generated_ppbench(folder, kind: str, n: int, seed: int, keep: float = 0.0, workers: int = 1,
-                      progress=None) -> list:
-    """Puzzles 0..n-1 of the seeded stream (kind, seed, keep) of ptrm.tasks.ppbench.generate, kept under
-    `folder/<kind>/` in shards of PPBENCH_SHARD puzzles (JSONL, each written atomically once complete). Shards
-    already there are read, not redrawn, so a generation that stops (hours for nurikabe) resumes where it
-    stopped, and asking for more puzzles later draws only the new ones. `progress(k)`: k more puzzles done."""
-    boards = []
+                      progress=None) -> tuple[list, np.ndarray]:
+    """Puzzles 0..n-1 of the seeded stream (kind, seed, keep) of ptrm.tasks.ppbench.generate and their ratings
+    (search branches of the uniqueness proof: the difficulty), kept under `folder/<kind>/` in shards of
+    PPBENCH_SHARD puzzles (JSONL, each written atomically once complete). Shards already there are read, not
+    redrawn, so a generation that stops (hours for nurikabe) resumes where it stopped, and asking for more
+    puzzles later draws only the new ones. `progress(k)`: k more puzzles done."""
+    records = []
     for start in range(0, n, PPBENCH_SHARD):
         count = min(PPBENCH_SHARD, n - start)
         path = Path(folder) / kind / f"seed{seed}-keep{keep:g}-{start:06d}.jsonl"
-        shard = ppbench_generate.read_set(path) if path.is_file() else []
+        shard = ppbench_generate.read_records(path) if path.is_file() else []
         if len(shard) < count:  # a shorter shard from an earlier, smaller request: draw it whole again
             ppbench_generate.write_set(path, ppbench_generate.generate(kind, count, seed, keep, start, workers))
-            shard = ppbench_generate.read_set(path)
-        boards += shard[:count]
+            shard = ppbench_generate.read_records(path)
+        records += [(ppbench_generate.from_record(r, f"{path}:{i + 1}"), r.get("rating", -1))
+                    for i, r in enumerate(shard[:count])]
         if progress:
             progress(count)
-    return boards
+    return [board for board, _ in records], np.array([rating for _, rating in records])
 
 
 def build_ppbench(sets: dict, out, n_heldout: int, n_samples: int = 9, seed: int = 0) -> dict:

@@ -14,11 +14,12 @@ KINDS = ("sudoku", "lightup")  # the two fastest to generate
 
 def test_generation_resumes_from_whole_shards(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "PPBENCH_SHARD", 2)
-    first = generated_ppbench(tmp_path, "lightup", 3, seed=5)
+    first, ratings = generated_ppbench(tmp_path, "lightup", 3, seed=5)
+    assert len(ratings) == 3 and (ratings >= 0).all()
     shards = sorted((tmp_path / "lightup").iterdir())
     assert [p.name for p in shards] == ["seed5-keep0-000000.jsonl", "seed5-keep0-000002.jsonl"]
     stamp = shards[0].stat().st_mtime_ns
-    more = generated_ppbench(tmp_path, "lightup", 4, seed=5)  # the first shard is read, the short one redrawn
+    more, _ = generated_ppbench(tmp_path, "lightup", 4, seed=5)  # the first shard is read, the short one redrawn
     assert shards[0].stat().st_mtime_ns == stamp
     assert len(more) == 4
     for a, b in zip(first, more):  # puzzle i depends on (kind, seed, i) only
@@ -27,7 +28,7 @@ def test_generation_resumes_from_whole_shards(tmp_path, monkeypatch):
 
 
 def test_the_training_set_holds_augmented_examples_and_the_heldout_puzzles_stay_out(tmp_path):
-    sets = {kind: generated_ppbench(tmp_path / "generated", kind, 4, seed=1) for kind in KINDS}
+    sets = {kind: generated_ppbench(tmp_path / "generated", kind, 4, seed=1)[0] for kind in KINDS}
     counts = build_ppbench(sets, tmp_path, n_heldout=1, n_samples=2, seed=0)
     assert counts["lightup"] == {"heldout": 1, "train_puzzles": 3, "train_examples": 9}
     train = load_puzzles(tmp_path, split="train")
@@ -38,6 +39,16 @@ def test_the_training_set_holds_augmented_examples_and_the_heldout_puzzles_stay_
     np.testing.assert_array_equal(held.inputs[0], tokens.encode(sets["sudoku"][0])[0])
     # No training example carries a held-out puzzle's solution.
     assert not (train.labels[:, None] == load_puzzles(tmp_path, split="test").labels[None]).all(-1).any()
+
+
+def test_cli_generates_builds_and_reports_the_difficulty(tmp_path):
+    args = ["data", "ppbench", "--out", str(tmp_path), "--generate", "3", "--heldout", "1", "--types", "lightup,sudoku"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "rating (search branches)" in res.output and "2 training puzzles -> 20 examples" in res.output
+    assert len(load_puzzles(tmp_path, split="train")) == 40
+    again = CliRunner().invoke(main, args)  # every shard is there: nothing is drawn again
+    assert again.exit_code == 0 and again.output.count("rating") == 2
 
 
 def test_cli_refuses_an_unknown_type(tmp_path):

@@ -4,9 +4,10 @@ Every kind follows the same recipe:
 1. draw a random solved board (a grid that obeys the kind's rules) from the puzzle's own random stream;
 2. give it every clue it can carry (each black cell numbered, each room counted, each white tapa cell a
    clue, each nurikabe island numbered once) and keep it only if the solver proves that solution unique;
-3. take clues away in random order while the solution stays unique (`solve.is_unique`), down to a fraction
-   `keep` of the removable clues: keep=0 gives minimal puzzles (the hardest this recipe makes), keep=1 the
-   fully clued board (easiest). Nurikabe has no removable clue: every island carries its one number.
+3. take clues away in random order while the solution stays unique (`solve.is_unique`), then put a random
+   fraction `keep` of them back: keep=0 gives minimal puzzles (the hardest this recipe makes), keep=1 the fully
+   clued board (easiest). Nurikabe has no removable clue: every island carries its one number. Sudoku comes
+   from `ptrm.tasks.sudoku.generate` (minimal puzzles), with a fraction `keep` of its missing digits put back.
 
 Puzzle i of (kind, seed) comes from its own stream `SeedSequence([kind, seed, i])`, so it is the same
 however many puzzles are asked for and whichever process draws it. A draw that fails (a solved board whose
@@ -33,7 +34,7 @@ from ptrm.tasks.ppbench.board import BLACK, KINDS, TAPA_INDEX, WHITE, Board
 from ptrm.tasks.ppbench.solve import RING, is_unique, neighbours, other_solution, rate, tapa_clue
 
 SIZE = 10         # every kind but sudoku is drawn at SIZE x SIZE
-_MAX_DRAWS = 200  # per puzzle, before giving up (never reached in practice: most kinds need 1-5)
+_MAX_DRAWS = 200  # solved boards drawn per puzzle before giving up
 _MAX_REPAIRS = 30  # per draw
 
 
@@ -58,42 +59,36 @@ def _has_2x2(cells: np.ndarray) -> bool:
 
 # ----------------------------------------------------------------------------- solved boards, fully clued
 
+def _lit_by(white: np.ndarray, r: int, c: int) -> np.ndarray:
+    """The cells a bulb at (r, c) lights: itself and its row and column up to a black cell or the edge."""
+    lit = np.zeros(white.shape, bool)
+    for dr, dc in ((-1, 0), (0, 1), (1, 0), (0, -1)):
+        rr, cc = r, c
+        while 0 <= rr < white.shape[0] and 0 <= cc < white.shape[1] and white[rr, cc]:
+            lit[rr, cc] = True
+            rr, cc = rr + dr, cc + dc
+    return lit
+
+
 def _lightup(rng: np.random.Generator) -> Board:
     """Random black cells (15-25%), then bulbs on unlit cells in random order until every white cell is lit."""
-    black = rng.random((SIZE, SIZE)) < rng.uniform(0.15, 0.25)
+    white = rng.random((SIZE, SIZE)) >= rng.uniform(0.15, 0.25)
     bulbs = np.zeros((SIZE, SIZE), np.int8)
-    lit = black.copy()
-    for r, c in rng.permutation(np.argwhere(~black)):
-        if lit[r, c]:
-            continue
-        bulbs[r, c] = 1
-        for dr, dc in ((-1, 0), (0, 1), (1, 0), (0, -1), (0, 0)):
-            rr, cc = r, c
-            while 0 <= rr < SIZE and 0 <= cc < SIZE and not black[rr, cc]:
-                lit[rr, cc] = True
-                if (dr, dc) == (0, 0):
-                    break
-                rr, cc = rr + dr, cc + dc
-    clues = np.full((SIZE, SIZE), WHITE, np.int16)
-    for r, c in np.argwhere(black):
-        clues[r, c] = sum(bulbs[nb] for nb in neighbours(clues.shape, r, c))
-    return Board("lightup", clues, bulbs)
+    lit = ~white
+    for r, c in rng.permutation(np.argwhere(white)):
+        if not lit[r, c]:  # no bulb sees this cell, so a bulb here sees no other
+            bulbs[r, c] = 1
+            lit |= _lit_by(white, r, c)
+    return _lightup_board(white, bulbs)
 
 
 def _lightup_board(white: np.ndarray, bulbs: np.ndarray) -> Board | None:
-    """Bulbs on a board whose white cells are `white`, every black cell numbered; None unless every white cell
-    is lit by exactly the bulbs' rules (each lit, no bulb seeing another)."""
-    h, w = white.shape
-    lit = np.zeros((h, w), int)
+    """Bulbs on a board whose white cells are `white`, every black cell numbered; None unless the bulbs light
+    every white cell and none lights another."""
+    lit = np.zeros(white.shape, int)
     for r, c in np.argwhere(bulbs == 1):
-        for dr, dc in ((-1, 0), (0, 1), (1, 0), (0, -1)):
-            rr, cc = r + dr, c + dc
-            while 0 <= rr < h and 0 <= cc < w and white[rr, cc]:
-                if bulbs[rr, cc]:
-                    return None
-                lit[rr, cc] += 1
-                rr, cc = rr + dr, cc + dc
-    if not ((lit > 0) | (bulbs == 1))[white].all() or bulbs[~white].any():
+        lit += _lit_by(white, r, c)
+    if bulbs[~white].any() or (lit[bulbs == 1] > 1).any() or not (lit[white] > 0).all():
         return None
     clues = np.where(white, WHITE, 0).astype(np.int16)
     for r, c in np.argwhere(~white):
@@ -179,6 +174,8 @@ def _heyawake_runs(rooms: np.ndarray) -> list[list[tuple[int, int]]]:
 
 
 def _heyawake_shading(rng: np.random.Generator, runs: list) -> np.ndarray | None:
+    """Shaded cells that never touch and keep the white cells connected: first one in each run (random order,
+    a random cell of it), then 30-100% of all cells tried in random order; None when a run cannot be shaded."""
     shaded = np.zeros((SIZE, SIZE), bool)
 
     def shade(rc) -> bool:
@@ -359,18 +356,20 @@ def _removable(board: Board) -> np.ndarray:
 
 
 def _minimise(board: Board, rng: np.random.Generator, keep: float) -> Board:
-    cells = rng.permutation(_removable(board))
-    to_remove = len(cells) - int(round(keep * len(cells)))
-    removed = 0
-    for r, c in cells:
-        if removed >= to_remove:
-            break
+    """Take clues away in random order while the solution stays unique, then put back a random fraction `keep`
+    of those taken (more clues never break uniqueness)."""
+    if keep >= 1.0:  # all would come back
+        return board
+    taken = []
+    for r, c in rng.permutation(_removable(board)):
         clue = board.clues[r, c]
         board.clues[r, c] = _CLEARED[board.kind]
         if is_unique(board):
-            removed += 1
+            taken.append((r, c, clue))
         else:
             board.clues[r, c] = clue
+    for r, c, clue in taken[:int(round(keep * len(taken)))]:
+        board.clues[r, c] = clue
     return board
 
 
@@ -385,11 +384,13 @@ def generate_one(kind: str, seed: int, index: int, keep: float = 0.0) -> Board:
         raise PtrmError(f"unknown PPBench kind {kind!r}; kinds: {', '.join(KINDS)}")
     if not 0.0 <= keep <= 1.0:
         raise PtrmError(f"keep must be in [0, 1], got {keep}")
-    if kind == "sudoku":  # keep: the fraction of the 64 clues above the minimum of 17 left in
-        target = 17 + int(round(keep * 64))
-        puzzles, solutions, _ = sudoku.generate(1, (KINDS.index(kind), seed, index), min_clues=target)
-        return Board("sudoku", puzzles[0].reshape(9, 9).astype(np.int16),
-                     solutions[0].reshape(9, 9).astype(np.int8))
+    if kind == "sudoku":
+        puzzles, solutions, _ = sudoku.generate(1, (KINDS.index(kind), seed, index))  # minimal puzzles
+        puzzle, solution = puzzles[0].reshape(9, 9).astype(np.int16), solutions[0].reshape(9, 9).astype(np.int8)
+        taken = np.argwhere(puzzle == 0)
+        back = taken[puzzle_rng(kind, seed, index).permutation(len(taken))[:int(round(keep * len(taken)))]]
+        puzzle[tuple(back.T)] = solution[tuple(back.T)]
+        return Board("sudoku", puzzle, solution)
     rng = puzzle_rng(kind, seed, index)
     for _ in range(_MAX_DRAWS):
         board = _DRAW[kind](rng)
@@ -467,17 +468,21 @@ def write_set(path, boards, progress=None) -> dict:
             "rating_zero": float(np.mean(np.array(ratings) == 0)) if ratings else 0.0}
 
 
-def read_set(path) -> list[Board]:
-    """The boards of a JSONL file written by `write_set`."""
+def read_records(path) -> list[dict]:
+    """The lines of a JSONL file written by `write_set`, as dicts (board, index, clues shown, rating)."""
     try:
         lines = Path(path).read_text().splitlines()
     except OSError as err:
         raise PtrmError(f"{path}: cannot read ({err.strerror})") from None
-    boards = []
+    records = []
     for n, line in enumerate(lines, 1):
         try:
-            record = json.loads(line)
+            records.append(json.loads(line))
         except json.JSONDecodeError:
             raise PtrmError(f"{path}:{n}: not JSON") from None
-        boards.append(from_record(record, f"{path}:{n}"))
-    return boards
+    return records
+
+
+def read_set(path) -> list[Board]:
+    """The boards of a JSONL file written by `write_set`."""
+    return [from_record(record, f"{path}:{n}") for n, record in enumerate(read_records(path), 1)]

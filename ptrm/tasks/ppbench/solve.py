@@ -347,9 +347,10 @@ class Solved:
     branches: int                   # the search's branches over all solves
 
 
-# Kinds whose solves are faster with CP-SAT's presolve: the others' models are small enough that search with
-# propagation alone wins (measured: heyawake 1.5x, tapa 1.4x faster without; nurikabe 4.5x slower).
-_PRESOLVE = {"nurikabe"}
+# Kinds solved with CP-SAT's presolve: the others' models are small enough that search with propagation alone
+# wins (heyawake 1.5x faster without, nurikabe 4.5x slower). Tapa would be 1.4x faster without, but one solve in
+# ~1000 then aborts the process inside OR-Tools 9.15 ("Infeasible solution!" check failure).
+_PRESOLVE = {"nurikabe", "tapa"}
 
 
 def _solver(presolve: bool) -> cp_model.CpSolver:
@@ -426,10 +427,11 @@ def is_unique(board: Board) -> bool:
 
 
 def rate(board: Board) -> int:
-    """A unique puzzle's difficulty: the branches a propagating search (no presolve) takes to prove its solution
-    unique; 0 when propagation alone decides every cell. Sudoku: the guesses of its numba search."""
+    """A unique puzzle's difficulty: the branches the search takes to prove its solution unique; 0 when
+    propagation (and, for the kinds in _PRESOLVE, presolve) decides every cell. Sudoku: the guesses of its
+    numba search."""
     if board.kind == "sudoku":
         return sudoku.rate(_sudoku_digits(board))
     model = build(board)
     model.exclude(board.solution)
-    return model.solve(presolve=False)[1]
+    return model.solve(board.kind in _PRESOLVE)[1]
