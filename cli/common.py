@@ -10,7 +10,7 @@ from ptrm.data import arc_augmentations, load_puzzles
 from ptrm.search import DTYPES, NOISE_TARGETS, SIGMA_SCALES, SearchConfig
 
 
-def _stack(options):
+def stack(options):
     def decorate(f):
         for opt in reversed(options):
             f = opt(f)
@@ -18,7 +18,7 @@ def _stack(options):
     return decorate
 
 
-checkpoint_options = _stack([
+checkpoint_options = stack([
     click.option("--ckpt", required=True, type=click.Path(dir_okay=False),
                  help="Checkpoint: ptrm .pt, official step_N (with all_config.yaml beside it if any), or .safetensors."),
     click.option("--arch", multiple=True, metavar="KEY=VALUE",
@@ -26,7 +26,7 @@ checkpoint_options = _stack([
     click.option("--task", help="Task (sudoku, maze) when neither the checkpoint nor the data tell."),
 ])
 
-data_options = _stack([
+data_options = stack([
     click.option("--data", type=click.Path(), help="CSV or official dataset folder (default: the checkpoint's test set)."),
     click.option("--limit", type=click.IntRange(min=1), help="Use the first N puzzles."),
 ])
@@ -36,7 +36,7 @@ arc_augs_option = click.option(
     help="ARC: use only the first N versions of each test input (the task as given, then N-1 augmentations).")
 
 
-ray_options = _stack([
+ray_options = stack([
     click.option("--workers", default=1, show_default=True, type=int,
                  help="Ray actors; 1 runs in this process, without Ray."),
     click.option("--gpus-per-worker", default=1.0, show_default=True, type=float,
@@ -90,7 +90,7 @@ def search_options(*names, **defaults):
         def command(*args, **kwargs):
             cfg = SearchConfig(**{n: kwargs.pop(n) for n in names}).validate()
             return f(*args, search_cfg=cfg, **kwargs)
-        return _stack([_search_option(n, defaults.get(n, field_defaults[n])) for n in names])(command)
+        return stack([_search_option(n, defaults.get(n, field_defaults[n])) for n in names])(command)
     return decorate
 
 

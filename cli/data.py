@@ -7,6 +7,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ptrm import data
+from cli.common import stack
 from ptrm.errors import PtrmError
 from ptrm.tasks.ppbench import board as ppbench_board
 from ptrm.tasks.ppbench import generate as ppbench_generate
@@ -17,12 +18,29 @@ def command():
     """Build datasets."""
 
 
+def split_options(f):
+    """--out, --train N, --test M, --seed, --overwrite: a generated train/test pair in the official layout."""
+    return stack([
+        click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="Dataset root; train/ and test/ are written inside."),
+        click.option("--train", "n_train", required=True, type=click.IntRange(min=0), help="Training puzzles (0: skip)."),
+        click.option("--test", "n_test", required=True, type=click.IntRange(min=0), help="Test puzzles (0: skip)."),
+        click.option("--seed", default=0, show_default=True, type=int),
+        click.option("--overwrite", is_flag=True, help="Replace splits that already exist."),
+    ])(f)
+
+
+def splits_to_write(out: Path, n_train: int, n_test: int, overwrite: bool):
+    """(split, n, seed stream) of each split asked for: train and test draw from disjoint seed streams. A split
+    already there is refused before anything is generated, not after."""
+    for split, n, stream in (("train", n_train, 0), ("test", n_test, 1)):
+        if n and (out / split).exists() and not overwrite:
+            raise PtrmError(f"{out / split}: already exists (pass --overwrite to replace it)")
+    return [(split, n, stream) for split, n, stream in (("train", n_train, 0), ("test", n_test, 1)) if n]
+
+
 @command.command("sudoku")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Dataset root; train/ and test/ are written inside.")
-@click.option("--train", "n_train", required=True, type=click.IntRange(min=0), help="Training puzzles (0: skip).")
-@click.option("--test", "n_test", required=True, type=click.IntRange(min=0), help="Test puzzles (0: skip).")
-@click.option("--seed", default=0, show_default=True, type=int)
+@split_options
 @click.option("--min-clues", default=17, show_default=True, type=click.IntRange(17, 81),
               help="Stop removing clues at this count.")
 @click.option("--max-clues", default=None, type=click.IntRange(17, 81),
@@ -30,14 +48,9 @@ def command():
                    "Default: no limit (minimal puzzles).")
 @click.option("--min-guesses", default=0, show_default=True, type=click.IntRange(min=0),
               help="Redraw puzzles that need fewer search guesses than this.")
-@click.option("--overwrite", is_flag=True, help="Replace splits that already exist.")
 def sudoku(out, n_train, n_test, seed, min_clues, max_clues, min_guesses, overwrite):
     """Generate uniquely solvable Sudoku puzzles (train and test from disjoint seed streams)."""
-    for split, n, stream in (("train", n_train, 0), ("test", n_test, 1)):
-        if n == 0:
-            continue
-        if (out / split).exists() and not overwrite:  # fail before generating, not after
-            raise PtrmError(f"{out / split}: already exists (pass --overwrite to replace it)")
+    for split, n, stream in splits_to_write(out, n_train, n_test, overwrite):
         start = time.perf_counter()
         pset = data.generate_sudoku_set(n, (seed, stream), min_clues, max_clues, min_guesses, progress=True)
         seconds = time.perf_counter() - start
@@ -117,18 +130,9 @@ def arc(out, source, subsets, test_set, num_aug, seed, limit, overwrite):
 
 
 @command.command("maze")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Dataset root; train/ and test/ are written inside.")
-@click.option("--train", "n_train", required=True, type=click.IntRange(min=0), help="Training mazes (0: skip).")
-@click.option("--test", "n_test", required=True, type=click.IntRange(min=0), help="Test mazes (0: skip).")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--overwrite", is_flag=True, help="Replace splits that already exist.")
+@split_options
 def maze(out, n_train, n_test, seed, overwrite):
     """Generate perfect 30x30 mazes with their unique route (train and test from disjoint seed streams)."""
-    for split, n, stream in (("train", n_train, 0), ("test", n_test, 1)):
-        if n == 0:
-            continue
-        if (out / split).exists() and not overwrite:
-            raise PtrmError(f"{out / split}: already exists (pass --overwrite to replace it)")
+    for split, n, stream in splits_to_write(out, n_train, n_test, overwrite):
         folder = data.write_official(data.generate_maze_set(n, (seed, stream)), out, split, overwrite=overwrite)
         click.echo(f"{folder}: {n} mazes")

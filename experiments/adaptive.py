@@ -91,7 +91,7 @@ def main():
         curve["seconds_per_puzzle"] = curve.k * seconds_per_rollout
         curves.append(curve)
         at_k = curve[(curve.k == K) & (curve.rule == "best_q")].iloc[0]
-        rows.append({"search": name, "rule": json.dumps(rule) if name == "adaptive" else f"fixed D",
+        rows.append({"search": name, "rule": json.dumps(rule) if name == "adaptive" else "fixed D",
                      "deterministic": 100 * run.manifest["deterministic"]["exact_accuracy"],
                      f"best-Q@{K}": f"{100 * at_k.accuracy:.1f} [{100 * at_k.ci_low:.1f}, {100 * at_k.ci_high:.1f}]",
                      "steps/rollout": steps_per_rollout, "GFLOP/puzzle": K * flops_per_rollout / 1e9,

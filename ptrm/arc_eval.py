@@ -24,7 +24,6 @@ With k < K rollouts per augmentation, the value is the expectation over a unifor
 each augmentation's rollouts, independently: exact for `pass` (closed form) and at k = K, else a seeded
 Monte Carlo mean over `mc_samples` draws.
 """
-import json
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ import pandas as pd
 from scipy.special import expit
 
 from ptrm import metrics
-from ptrm.data import PuzzleSet
+from ptrm.data import PuzzleSet, read_identifiers
 from ptrm.errors import PtrmError
 from ptrm.tasks import arc
 
@@ -213,13 +212,7 @@ def align_to_checkpoint(pset: PuzzleSet, ckpt_path, puzzle_emb_ndim: int) -> Puz
     names_file = Path(ckpt_path).with_name("identifiers.json")
     if pset.rows is None or puzzle_emb_ndim == 0 or not names_file.is_file():
         return pset
-    try:
-        names = json.loads(names_file.read_bytes())
-    except ValueError as e:
-        raise PtrmError(f"{names_file}: not JSON ({str(e).splitlines()[0][:120]})") from None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise PtrmError(f"{names_file}: expected a list of names")
-    return align_identifiers(pset, names, str(names_file))
+    return align_identifiers(pset, read_identifiers(names_file), str(names_file))
 
 
 def align_identifiers(pset: PuzzleSet, names: list[str], where: str) -> PuzzleSet:

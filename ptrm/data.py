@@ -571,17 +571,23 @@ def arc_augmentations(pset: PuzzleSet, n: int) -> PuzzleSet:
     return pset.subset(pset.rows.groupby(["task", "test_index"]).cumcount().to_numpy() < n)
 
 
+def read_identifiers(path: Path) -> list[str]:
+    """An `identifiers.json`: the name of every puzzle identifier (ARC: `task|||tN|||perm` per augmentation)."""
+    try:
+        names = json.loads(Path(path).read_bytes())
+    except ValueError as e:
+        raise PtrmError(f"{path}: not JSON ({str(e).splitlines()[0][:120]})") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise PtrmError(f"{path}: expected a list of names")
+    return names
+
+
 def arc_rows(identifiers_file: Path, identifiers: np.ndarray, puzzle_indices: np.ndarray) -> pd.DataFrame:
     """What each row of an ARC split is: its puzzle's identifier and name, the task, the test input (its
     index within the puzzle) and the augmentation (trans, perm), from `identifiers.json`."""
     if not identifiers_file.is_file():
         raise PtrmError(f"{identifiers_file}: missing; an ARC dataset needs it to invert its augmentations")
-    try:
-        names = json.loads(identifiers_file.read_bytes())
-    except ValueError as e:
-        raise PtrmError(f"{identifiers_file}: not JSON ({str(e).splitlines()[0][:120]})") from None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise PtrmError(f"{identifiers_file}: expected a list of names")
+    names = read_identifiers(identifiers_file)
     if identifiers.max(initial=0) >= len(names) or identifiers.min(initial=0) < 0:
         raise PtrmError(f"{identifiers_file}: {len(names)} names, but the data uses identifier {identifiers.max()}")
     parsed = {i: arc.parse_name(names[i]) for i in np.unique(identifiers)}

@@ -1,7 +1,6 @@
 """A PPBench training set from generated puzzles: resumable generation in shards, held-out puzzles, the paper's
 augmented training examples, and the CLI that builds it."""
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 from cli.main import main

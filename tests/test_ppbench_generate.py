@@ -5,9 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from cli.main import main
 from ptrm.errors import PtrmError
 from ptrm.tasks.ppbench import augment, generate, solve
 from ptrm.tasks.ppbench.board import BLACK, KINDS, TAPA_INDEX, UNDECIDED, WHITE, Board

@@ -15,7 +15,7 @@ from numba import njit
 
 from ptrm.errors import PtrmError
 from ptrm.tasks import sudoku
-from ptrm.tasks.ppbench.board import BLACK, KINDS, TAPA_INDEX, UNKNOWN, WHITE
+from ptrm.tasks.ppbench.board import KINDS, TAPA_INDEX, WHITE
 
 
 @njit(cache=True)

@@ -26,7 +26,7 @@ from ortools.sat.python import cp_model
 
 from ptrm.errors import PtrmError
 from ptrm.tasks import sudoku
-from ptrm.tasks.ppbench.board import BLACK, KINDS, TAPA_INDEX, UNKNOWN, WHITE, Board
+from ptrm.tasks.ppbench.board import TAPA_INDEX, UNKNOWN, WHITE, Board
 
 _STEPS = ((-1, 0), (0, 1), (1, 0), (0, -1))
 # Tapa: a cell's 8 neighbours in clockwise order around it, so shaded runs are runs of this ring.
@@ -45,15 +45,20 @@ def tapa_clue(ring: tuple[int, ...]) -> tuple[int, ...]:
         return (8,)
     if not any(ring):
         return (0,)
-    start = ring.index(0)  # start the walk on an unshaded cell so no run wraps around
+    return tuple(sorted(_runs(ring), reverse=True))
+
+
+def _runs(ring) -> list[int]:
+    """The lengths of the runs of true entries around a cyclic ring that holds at least one false entry."""
+    start = list(ring).index(False)  # start the walk on a false entry so no run wraps around
     runs, run = [], 0
-    for k in range(1, 9):
-        if ring[(start + k) % 8]:
+    for k in range(1, len(ring) + 1):
+        if ring[(start + k) % len(ring)]:
             run += 1
         elif run:
             runs.append(run)
             run = 0
-    return tuple(sorted(runs + ([run] if run else []), reverse=True))
+    return runs + ([run] if run else [])
 
 
 # ----------------------------------------------------------------------------- shakashaka's corners
@@ -83,16 +88,7 @@ def _vertex_ok(states: tuple[int, int, int, int]) -> bool:
     ring = [_white_eighth(s, edge) for s, edges in zip(states, _QUARTERS) for edge in edges]
     if all(ring) or not any(ring):
         return True
-    start = ring.index(False)
-    arcs, arc = [], 0
-    for k in range(1, 9):
-        if ring[(start + k) % 8]:
-            arc += 1
-        elif arc:
-            arcs.append(arc)
-            arc = 0
-    arcs += [arc] if arc else []
-    return all(a in (2, 4) for a in arcs)
+    return all(a in (2, 4) for a in _runs(ring))
 
 
 VERTEX_OK = frozenset(s for s in product(range(6), repeat=4) if _vertex_ok(s))
