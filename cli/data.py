@@ -33,10 +33,11 @@ def split_options(f):
 def splits_to_write(out: Path, n_train: int, n_test: int, overwrite: bool):
     """(split, n, seed stream) of each split asked for: train and test draw from disjoint seed streams. A split
     already there is refused before anything is generated, not after."""
-    for split, n, stream in (("train", n_train, 0), ("test", n_test, 1)):
-        if n and (out / split).exists() and not overwrite:
+    wanted = [(split, n, stream) for split, n, stream in (("train", n_train, 0), ("test", n_test, 1)) if n]
+    for split, _, _ in wanted:
+        if (out / split).exists() and not overwrite:
             raise PtrmError(f"{out / split}: already exists (pass --overwrite to replace it)")
-    return [(split, n, stream) for split, n, stream in (("train", n_train, 0), ("test", n_test, 1)) if n]
+    return wanted
 
 
 @command.command("sudoku")

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ptrm import metrics
+from ptrm import hardware, metrics
 from ptrm.checkpoint import load_checkpoint
 from ptrm.evaluate import evaluate, exact_and_cell
 from ptrm.io import atomic_write_text
@@ -40,8 +39,7 @@ def measure(path: Path, sigmas, cfg: SearchConfig, limit: int, out: Path) -> lis
     D = ck.cfg.halt_max_steps
     folder = out / path.stem
     run_sweep(ck, pset, sigmas, [D], cfg, folder, log=print)
-    det = evaluate(ck.model, pset, steps=D, dtype=getattr(torch, load_run(folder / cell_name(sigmas[0], D))
-                                                          .manifest["search"]["dtype"]))
+    det = evaluate(ck.model, pset, steps=D, dtype=hardware.resolve_dtype(cfg.dtype, ck.model.device)[0])
     solved = exact_and_cell(det.preds[-1], pset.labels)[0]  # per puzzle, the deterministic model's answer
     base = {"checkpoint": str(path), "step": ck.meta.get("metrics", {}).get("train_steps"),
             "minutes": ck.meta.get("metrics", {}).get("train_minutes"), "n": len(pset), "K": cfg.K,

@@ -15,7 +15,7 @@ solver decides (the open cells: not clue cells), of a size drawn uniformly from 
 import numpy as np
 
 from ptrm.errors import PtrmError
-from ptrm.tasks.ppbench.board import UNDECIDED, WHITE, Board
+from ptrm.tasks.ppbench.board import UNDECIDED, WHITE, Board, canonical_rooms
 
 N_TRANSFORMS = 8
 # Shakashaka triangle codes by the position of their shaded corner: [[TL, TR], [BL, BR]].
@@ -29,14 +29,6 @@ def _apply(grid: np.ndarray, t: int) -> np.ndarray:
 def inverse(t: int) -> int:
     """The transform that undoes t: the opposite turn for the rotations; each reflection undoes itself."""
     return (4 - t) % 4 if t < 4 else t
-
-
-def renumber_rooms(rooms: np.ndarray) -> np.ndarray:
-    """Room ids 0..R-1 in row-major order of the rooms' first cells."""
-    ids, first = np.unique(rooms.ravel(), return_index=True)
-    new = np.zeros(ids.max() + 1, np.int16)
-    new[ids[np.argsort(first)]] = np.arange(len(ids))
-    return new[rooms]
 
 
 def _corner_map(t: int) -> np.ndarray:
@@ -60,7 +52,7 @@ def transform(board: Board, t: int) -> Board:
         solution = None if solution is None else lut[solution].astype(solution.dtype)
         given = None if given is None else np.where(given > 0, lut[np.maximum(given, 0)], given).astype(given.dtype)
     if board.rooms is not None:
-        rooms = renumber_rooms(_apply(board.rooms, t))
+        rooms = canonical_rooms(_apply(board.rooms, t))
     if board.kind == "heyawake":
         # Each room's number, spread over all its cells, moves with the board; it is then written on the
         # room's new first cell.

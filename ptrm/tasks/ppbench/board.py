@@ -48,6 +48,14 @@ TAPA_CLUES = _tapa_clues()
 TAPA_INDEX = {clue: i for i, clue in enumerate(TAPA_CLUES)}
 
 
+def canonical_rooms(rooms: np.ndarray) -> np.ndarray:
+    """Room ids 0..R-1 in the row-major order of each room's first cell (one numbering per room layout)."""
+    ids, first = np.unique(rooms.ravel(), return_index=True)
+    new = np.zeros(ids.max() + 1, np.int16)
+    new[ids[np.argsort(first)]] = np.arange(len(ids))
+    return new[rooms]
+
+
 @dataclass
 class Board:
     kind: str                          # one of KINDS

@@ -29,8 +29,7 @@ from scipy import ndimage
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write
 from ptrm.tasks import sudoku
-from ptrm.tasks.ppbench.augment import renumber_rooms
-from ptrm.tasks.ppbench.board import BLACK, KINDS, TAPA_INDEX, WHITE, Board
+from ptrm.tasks.ppbench.board import BLACK, KINDS, TAPA_INDEX, WHITE, Board, canonical_rooms
 from ptrm.tasks.ppbench.solve import RING, is_unique, neighbours, other_solution, rate, tapa_clue
 
 SIZE = 10         # every kind but sudoku is drawn at SIZE x SIZE
@@ -160,7 +159,7 @@ def _rooms(rng: np.random.Generator) -> np.ndarray:
             continue
         rooms[r:r + h, c:c + w] = n
         n += 1
-    return renumber_rooms(rooms)
+    return canonical_rooms(rooms)
 
 
 def _heyawake_runs(rooms: np.ndarray) -> list[list[tuple[int, int]]]:
@@ -331,7 +330,7 @@ def _repair_heyawake(board: Board, other: np.ndarray, rng: np.random.Generator) 
         for j in rng.permutation(len(cuts)):
             rooms = board.rooms.copy()
             rooms[cuts[j]] = rooms.max() + 1  # the far side of the cut becomes a new room
-            rooms = renumber_rooms(rooms)
+            rooms = canonical_rooms(rooms)
             if all(board.solution[tuple(zip(*run))].any() for run in _heyawake_runs(rooms)):
                 return _heyawake_board(rooms, board.solution)
     return None

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ptrm.errors import PtrmError
-from ptrm.tasks.ppbench.board import BLACK, TAPA_CLUES, TAPA_INDEX, UNKNOWN, WHITE, Board
+from ptrm.tasks.ppbench.board import BLACK, TAPA_CLUES, TAPA_INDEX, UNKNOWN, WHITE, Board, canonical_rooms
 
 BRIDGE = Path(__file__).with_name("pzpr_bridge.js")
 # A shakashaka triangle (our code 1-4: the shaded corner bottom-left, bottom-right, top-right, top-left) is
@@ -108,13 +108,6 @@ def from_state(state: dict) -> Board:
         raise PtrmError(f"unknown PPBench kind {kind!r}")
     return Board(kind, clues.astype(np.int16), solution.astype(np.int8),
                  None if rooms is None else rooms.astype(np.int16))
-
-
-def canonical_rooms(rooms: np.ndarray) -> np.ndarray:
-    """Room ids renumbered 0, 1, ... in the row-major order of each room's first cell."""
-    _, first, inverse = np.unique(rooms.ravel(), return_index=True, return_inverse=True)
-    rank = np.argsort(np.argsort(first))
-    return rank[inverse].reshape(rooms.shape)
 
 
 # ----------------------------------------------------------------------------- checks and moves

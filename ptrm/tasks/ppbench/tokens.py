@@ -19,10 +19,10 @@ is what `verify` (the checkers over a search's answers) runs on.
 import numpy as np
 
 from ptrm.errors import PtrmError
+from ptrm.tasks import IGNORE_LABEL  # defined before tasks/__init__ imports this module
 from ptrm.tasks.ppbench import rules
 from ptrm.tasks.ppbench.board import BLACK, FRAME, KINDS, TAPA_CLUES, UNDECIDED, UNKNOWN, WHITE, Board
 
-IGNORE_LABEL = -100  # ptrm.tasks.IGNORE_LABEL (tasks/__init__ imports this module, so it cannot import it)
 SEQ_LEN = FRAME * FRAME
 PAD = 0
 NURIKABE_MAX = 50
