@@ -39,17 +39,7 @@ _MAX_REPAIRS = 30  # per draw
 
 def _connected(cells: np.ndarray) -> bool:
     """Whether the True cells of a boolean grid form one orthogonally connected group (and there is one)."""
-    todo = list(zip(*np.nonzero(cells)))
-    if not todo:
-        return False
-    seen = {todo[0]}
-    stack = [todo[0]]
-    while stack:
-        for nb in neighbours(cells.shape, *stack.pop()):
-            if cells[nb] and nb not in seen:
-                seen.add(nb)
-                stack.append(nb)
-    return len(seen) == len(todo)
+    return ndimage.label(cells)[1] == 1  # scipy's default structure is the orthogonal cross
 
 
 def _has_2x2(cells: np.ndarray) -> bool:
