@@ -4,10 +4,12 @@ search.py computes rollouts; this module runs them all (through ptrm.backends), 
 is needed to reproduce and cost the run (the manifest), and adds the deterministic TRM the tables compare
 against. `solve` is the small in-process path for puzzles without labels.
 """
+import json
 import platform
 import sys
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,9 +21,10 @@ from ptrm import arc_eval, hardware, metrics, noise
 from ptrm.backends import LocalBackend
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
+from ptrm.io import atomic_write, atomic_write_text
 from ptrm.evaluate import check_compatible, evaluate, exact_and_cell
 from ptrm.model import TRM
-from ptrm.search import SearchConfig, run_item, sort_records, work_items
+from ptrm.search import SearchConfig, WorkItem, run_item, sort_records, work_items
 
 
 @dataclass
@@ -31,13 +34,18 @@ class SearchRun:
 
 
 def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress: bool = True,
-               deterministic: bool = True, offset: int = 0, limit: int | None = None) -> SearchRun:
+               deterministic: bool = True, offset: int = 0, limit: int | None = None,
+               parts: Path | None = None) -> SearchRun:
     """The whole search: every work item through `backend` (default: in-process), records, manifest.
 
     `offset` and `limit` pick the puzzles [offset, offset + limit) of `pset`. Records' `puzzle` is the index
     in the whole of `pset`, and the noise is seeded by it, so runs over consecutive windows concatenate to
     the records of one run over all of them, byte for byte. With `deterministic`, the manifest also holds
     the deterministic baseline on the same puzzles.
+
+    With `parts` (a folder), each finished work item's records are kept there as they come, and items found
+    there are not run again, so a search cut short (kill -9, a session's end) loses at most the items in
+    flight. The caller owns the folder's consistency: it must hold only parts of a search with these settings.
     """
     cfg.validate()
     if not 0 <= offset < len(pset):
@@ -53,15 +61,18 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
         print(f"dtype {cfg.dtype}: {why}", file=sys.stderr)
     items = [replace(item, p0=item.p0 + offset, p1=item.p1 + offset)
              for item in work_items(n, cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)]
-    t0 = time.perf_counter()
-    parts = []
-    with tqdm(total=n * cfg.K, unit="rollout", desc=f"search K={cfg.K} sigma={cfg.sigma}",
-              disable=not progress) as bar:
-        for records in backend.map(pset, items, cfg):
-            parts.append(records)
+    done = PartStore(parts).load(items) if parts else {}
+    t0, earlier = time.perf_counter(), PartStore(parts).seconds() if parts else 0.0
+    found = list(done.values())
+    with tqdm(total=n * cfg.K, initial=sum(map(len, found)), unit="rollout",
+              desc=f"search K={cfg.K} sigma={cfg.sigma}", disable=not progress) as bar:
+        for records in backend.map(pset, [item for item in items if item not in done], cfg):
+            found.append(records)
+            if parts:
+                PartStore(parts).save(records, earlier + time.perf_counter() - t0)
             bar.update(len(records))
-    wall = time.perf_counter() - t0
-    records = sort_records(pd.concat(parts, ignore_index=True))
+    wall = earlier + time.perf_counter() - t0
+    records = sort_records(pd.concat(found, ignore_index=True))
     rollout_steps = int(records.steps.sum())  # D per rollout unless a stopping rule cut it short
     flops_total = metrics.flops_per_step(ckpt.cfg) * rollout_steps
     manifest = {
@@ -70,7 +81,8 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
         "search": {**cfg.to_dict(), "D": D, "dtype_reason": why, "noise_generator": noise.GENERATOR},
         "hardware": hardware.describe(),
         "backend": backend.describe(),
-        "wall_seconds": wall,
+        "wall_seconds": wall,  # summed over the sessions of a resumed search
+        **({"resumed_items": len(done)} if done else {}),
         "rollout_steps": rollout_steps,
         "flops_per_rollout": flops_total / len(records),  # the mean: D steps' worth each with fixed D
         "flops_total": flops_total,
@@ -80,6 +92,33 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     if deterministic:
         manifest["deterministic"] = deterministic_baseline(ckpt.model, pset.subset(window), D, cfg.dtype)
     return SearchRun(records, manifest)
+
+
+class PartStore:
+    """A search's finished work items on disk, one parquet file per item (puzzles [p0, p1) x rollouts [k0, k1)),
+    and the wall time spent so far in `seconds.json`. Each file is written whole (ptrm.io), so a part on disk
+    is a finished item; parts whose rectangle is not among the items asked for (another chunk size) are
+    ignored, not mixed in."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def _path(self, item: WorkItem) -> Path:
+        return self.folder / f"p{item.p0}-{item.p1}_k{item.k0}-{item.k1}.parquet"
+
+    def load(self, items) -> dict:
+        return {item: pd.read_parquet(self._path(item)) for item in items if self._path(item).is_file()}
+
+    def save(self, records: pd.DataFrame, seconds: float) -> None:
+        puzzles, ks = records.puzzle.to_numpy(), records.k.to_numpy()  # an item is a rectangle: its corners name it
+        item = WorkItem(int(puzzles.min()), int(puzzles.max()) + 1, int(ks.min()), int(ks.max()) + 1)
+        with atomic_write(self._path(item)) as tmp:
+            records.to_parquet(tmp, index=False)
+        atomic_write_text(self.folder / "seconds.json", json.dumps({"wall_seconds": seconds}))
+
+    def seconds(self) -> float:
+        path = self.folder / "seconds.json"
+        return json.loads(path.read_text())["wall_seconds"] if path.is_file() else 0.0
 
 
 def deterministic_baseline(model: TRM, pset: PuzzleSet, D: int, dtype: str) -> dict:

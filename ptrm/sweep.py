@@ -6,12 +6,14 @@
 
 K is not a grid axis: one run at K gives the whole width curve through the exact @k estimators.
 A cell is done when its manifest exists (save_run writes it last), so after Ctrl-C or kill -9 a re-run
-skips finished cells and recomputes at most the one that was cut short; its records are replaced
-whole, never appended to. Records do not depend on the backend or chunk size, so a sweep may be
+skips finished cells. A cell in progress keeps its finished work items in DIR/<cell>/parts/ (see
+ptrm.runner.PartStore), so the cell cut short loses only the items in flight; its records are written
+whole once every item is in, and the parts are removed. Records do not depend on the backend or chunk size, so a sweep may be
 finished with other --workers than it started with.
 """
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -111,8 +113,10 @@ def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, workers: int = 
     if todo:
         with make_backend(ckpt, workers, gpus_per_worker, ray_address) as backend:
             for i, cell_cfg in enumerate(todo, 1):
-                run = run_search(ckpt, pset, cell_cfg, backend=backend, progress=progress)
-                save_run(run, out / cell_name(cell_cfg.sigma, cell_cfg.D))
+                folder = out / cell_name(cell_cfg.sigma, cell_cfg.D)
+                run = run_search(ckpt, pset, cell_cfg, backend=backend, progress=progress, parts=folder / "parts")
+                save_run(run, folder)
+                shutil.rmtree(folder / "parts")
                 log(f"[{i}/{len(todo)}] {cell_name(cell_cfg.sigma, cell_cfg.D)}: {run.manifest['wall_seconds']:.1f} s")
     return write_summary(out)
 

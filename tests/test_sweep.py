@@ -11,6 +11,7 @@ import torch
 from click.testing import CliRunner
 
 from cli.main import main
+from ptrm.backends import LocalBackend
 from ptrm.checkpoint import load_checkpoint, pack_test_set, save_checkpoint
 from ptrm.model import TRM
 from ptrm.runner import run_search
@@ -45,6 +46,7 @@ def finished(tiny_ckpt, tmp_path_factory):
 
 def test_every_cell_is_a_run_with_the_records_of_a_plain_search(finished, tiny_ckpt, puzzles):
     assert sorted(p.name for p in finished.iterdir() if p.is_dir()) == CELLS
+    assert not list(finished.glob("*/parts"))  # a finished cell keeps its records, not its parts
     cell = load_run(finished / "sigma=0.3_D=2")
     ck = load_checkpoint(tiny_ckpt)
     alone = run_search(ck, puzzles.head(6), SearchConfig(K=4, sigma=0.3, D=2), progress=False, deterministic=False)
@@ -104,6 +106,34 @@ def test_kill_9_then_rerun_finishes_the_grid_with_the_same_records(finished, tin
         assert not resumed.duplicated(["puzzle", "k"]).any()
         pd.testing.assert_frame_equal(resumed, reference)
     assert len(pd.read_csv(out / "summary.csv")) == len(CELLS)
+
+
+class DiesAfter(LocalBackend):
+    """A backend whose process dies (as at a session's end) after `n` work items; counts what it ran."""
+
+    def __init__(self, model, n=None):
+        super().__init__(model)
+        self.n, self.ran = n, 0
+
+    def map(self, pset, items, cfg):
+        for records in super().map(pset, items, cfg):
+            if self.ran == self.n:
+                raise KeyboardInterrupt
+            self.ran += 1
+            yield records
+
+
+def test_a_search_cut_short_keeps_its_finished_items_and_resumes_from_them(finished, tiny_ckpt, puzzles, tmp_path):
+    ck, parts = load_checkpoint(tiny_ckpt), tmp_path / "parts"
+    cfg = SearchConfig(K=4, sigma=0.3, D=2, chunk_size=4)  # 6 puzzles x 4 rollouts: 6 items of one puzzle each
+    with pytest.raises(KeyboardInterrupt):
+        run_search(ck, puzzles.head(6), cfg, backend=DiesAfter(ck.model, 2), progress=False, parts=parts)
+    assert len(list(parts.glob("*.parquet"))) == 2
+
+    rest = DiesAfter(ck.model)
+    run = run_search(ck, puzzles.head(6), cfg, backend=rest, progress=False, parts=parts)
+    assert rest.ran == 4 and run.manifest["resumed_items"] == 2
+    pd.testing.assert_frame_equal(run.records, load_run(finished / "sigma=0.3_D=2").records)
 
 
 @pytest.fixture
