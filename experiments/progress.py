@@ -10,7 +10,8 @@ final q_halt, then per sigma best-Q@K, mode@K, pass@K with 95% intervals, the sh
 best-Q closes, and the share of the deterministic model's failures that some rollout solves (the ceiling any
 selector could reach). The figure results/figures/progress.png draws them against training steps.
 
---adaptive runs the README's stopping rule (--halt-q 0 --settle 3 --give-up-q -3), ~2.5x cheaper at equal best-Q
+Records keep every step (per_step), so experiments/evidence.py reads the (rollout, step) selector from the same
+cells. --adaptive runs the README's stopping rule (--halt-q 0 --settle 3 --give-up-q -3), ~2.5x cheaper at equal best-Q
 on the shipped model; the rows say which was used.
 """
 import argparse
@@ -30,7 +31,15 @@ from ptrm.sweep import cell_name, run_sweep
 from ptrm.store import load_run
 
 ADAPTIVE = dict(halt_q=0.0, settle=3, give_up_q=-3.0)
+PROGRESS = dict(K=64, sigmas=[0.1, 0.3])  # the defaults, which experiments/evidence.py's headline shares
 RULES = {"best_q": "best-Q", "mode": "mode", "pass": "pass"}
+
+
+def deterministic(ck, pset, dtype: str = "auto"):
+    """The plain TRM at N_sup on `pset`: whether it solves each puzzle, and the AUROC of its final q_halt."""
+    det = evaluate(ck.model, pset, steps=ck.cfg.halt_max_steps,
+                   dtype=hardware.resolve_dtype(dtype, ck.model.device)[0])
+    return exact_and_cell(det.preds[-1], pset.labels)[0], det.metrics["q_auroc"]
 
 
 def measure(path: Path, sigmas, cfg: SearchConfig, limit: int, out: Path) -> list[dict]:
@@ -39,12 +48,11 @@ def measure(path: Path, sigmas, cfg: SearchConfig, limit: int, out: Path) -> lis
     D = ck.cfg.halt_max_steps
     folder = out / path.stem
     run_sweep(ck, pset, sigmas, [D], cfg, folder, log=print)
-    det = evaluate(ck.model, pset, steps=D, dtype=hardware.resolve_dtype(cfg.dtype, ck.model.device)[0])
-    solved = exact_and_cell(det.preds[-1], pset.labels)[0]  # per puzzle, the deterministic model's answer
+    solved, q_auroc = deterministic(ck, pset, cfg.dtype)
     base = {"checkpoint": str(path), "step": ck.meta.get("metrics", {}).get("train_steps"),
             "minutes": ck.meta.get("metrics", {}).get("train_minutes"), "n": len(pset), "K": cfg.K,
             "search": "adaptive" if cfg.adaptive else "fixed", "deterministic": 100 * solved.mean(),
-            "q_auroc": det.metrics["q_auroc"]}
+            "q_auroc": q_auroc}
     rows = []
     for sigma in sigmas:
         records = load_run(folder / cell_name(sigma, D)).records
@@ -65,14 +73,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("ckpts", nargs="+", type=Path)
     p.add_argument("--limit", type=int, default=500)
-    p.add_argument("--K", type=int, default=64)
-    p.add_argument("--sigmas", default="0.1,0.3")
+    p.add_argument("--K", type=int, default=PROGRESS["K"])
+    p.add_argument("--sigmas", default=",".join(map(str, PROGRESS["sigmas"])))
     p.add_argument("--adaptive", action="store_true")
     p.add_argument("--out", type=Path, default=Path("results/progress"))
     p.add_argument("--figure", default="results/figures/progress.png")
     args = p.parse_args()
     sigmas = [float(s) for s in args.sigmas.split(",")]
-    cfg = SearchConfig(K=args.K, **(ADAPTIVE if args.adaptive else {})).validate()
+    cfg = SearchConfig(K=args.K, per_step=True, **(ADAPTIVE if args.adaptive else {})).validate()
     table = pd.DataFrame([row for path in args.ckpts for row in measure(path, sigmas, cfg, args.limit, args.out)])
     table = table.sort_values(["step", "sigma"], na_position="last")
     atomic_write_text(args.out / "summary.csv", table.to_csv(index=False))

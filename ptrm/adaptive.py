@@ -93,6 +93,20 @@ def best_step(records: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def at_depth(records: pd.DataFrame, D: int) -> pd.DataFrame:
+    """The records a fixed run of D steps gives, from a deeper fixed run's per-step records: each rollout's
+    answer, q_halt and correctness after step D, and `steps` = D (the noise of a step does not depend on how
+    many follow it, so the first D steps of a deeper rollout are the shallower rollout). cell_acc is NaN."""
+    per_step = _per_step(records, "depth from per-step records")
+    if not 1 <= D <= per_step["q_steps"].shape[1]:
+        raise PtrmError(f"depth {D} is not within the run's 1..{per_step['q_steps'].shape[1]} steps")
+    out = _answer_at(records, per_step, np.full(len(records), D - 1))
+    for c, values in per_step.items():
+        out[c] = list(values[:, :D])
+    out["steps"] = np.int32(D)
+    return out
+
+
 def _per_step(records: pd.DataFrame, what: str) -> dict:
     """The per-step columns as [rollouts, D] arrays."""
     missing = [c for c in PER_STEP_COLUMNS if c not in records.columns]

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 import ptrm
-from ptrm import arc_eval, hardware, metrics, noise
+from ptrm import adaptive, arc_eval, hardware, metrics, noise
 from ptrm.backends import LocalBackend
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
@@ -91,6 +91,37 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     }
     if deterministic:
         manifest["deterministic"] = deterministic_baseline(ckpt.model, pset.subset(window), D, cfg.dtype)
+    return SearchRun(records, manifest)
+
+
+def head(run: SearchRun, n_puzzles: int, K: int) -> SearchRun:
+    """The run on the first n_puzzles of `run`'s puzzles with rollouts k < K: exactly the run a search with
+    those settings gives, since a rollout's noise depends only on (seed, puzzle, k, step). FLOPs are exact,
+    wall time pro rata; the deterministic baseline is left out (it was measured on all the puzzles)."""
+    m = run.manifest
+    if not (1 <= n_puzzles <= m["data"]["n_puzzles"] and 1 <= K <= m["search"]["K"]):
+        raise PtrmError(f"head({n_puzzles} puzzles, K={K}) of a run of {m['data']['n_puzzles']} puzzles, "
+                        f"K={m['search']['K']}")
+    first = m["data"].get("offset", 0)
+    records = run.records[(run.records.puzzle < first + n_puzzles) & (run.records.k < K)].reset_index(drop=True)
+    steps = int(records.steps.sum())
+    flops = m["flops_total"] / m["rollout_steps"] * steps
+    manifest = {**{key: v for key, v in m.items() if key != "deterministic"},
+                "data": {**m["data"], "n_puzzles": n_puzzles}, "search": {**m["search"], "K": K},
+                "wall_seconds": m["wall_seconds"] * steps / m["rollout_steps"], "rollout_steps": steps,
+                "flops_total": flops, "flops_per_rollout": flops / len(records)}
+    return SearchRun(records, manifest)
+
+
+def read_at_depth(run: SearchRun, D: int) -> SearchRun:
+    """A fixed run with per-step records read after step D: the run of depth D (ptrm.adaptive.at_depth).
+    FLOPs are exact, wall time pro rata; the deterministic baseline is left out (it ran the full depth)."""
+    records = adaptive.at_depth(run.records, D)
+    m = run.manifest
+    share = D / m["search"]["D"]
+    manifest = {**{key: v for key, v in m.items() if key != "deterministic"}, "search": {**m["search"], "D": D},
+                "wall_seconds": m["wall_seconds"] * share, "rollout_steps": int(records.steps.sum()),
+                "flops_total": m["flops_total"] * share, "flops_per_rollout": m["flops_per_rollout"] * share}
     return SearchRun(records, manifest)
 
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from ptrm import metrics, report
-from ptrm.adaptive import best_step, replay_adaptive
+from ptrm.adaptive import at_depth, best_step, replay_adaptive
 from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
 from ptrm.runner import SearchRun, run_search
@@ -221,6 +221,16 @@ def test_best_step_returns_each_rollouts_most_confident_step(ck, puzzles):
     pairs = q.reshape(-1, K * D).argmax(1)
     right = np.stack(fixed.correct_steps).reshape(-1, K * D)[np.arange(len(pairs)), pairs]
     np.testing.assert_array_equal(metrics.select(picked, "best_q").correct, right)
+
+
+def test_a_deep_run_holds_every_shallower_run(ck, puzzles):
+    """Depth comes free: the first D steps of a D=6 run are a D=3 run (the noise of a step does not depend on
+    how many follow), so one deep run gives the depth axis of depth-vs-width."""
+    deep = rollouts(ck.model, puzzles, per_step=True)
+    shallow = rollouts(ck.model, puzzles, per_step=True, D=3)
+    assert_same_records(at_depth(deep, 3).drop(columns="cell_acc"), shallow.drop(columns="cell_acc"))
+    with pytest.raises(PtrmError, match="depth 7 is not within the run's 1..6 steps"):
+        at_depth(deep, 7)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -14,7 +14,7 @@ from cli.main import main
 from ptrm.backends import LocalBackend
 from ptrm.checkpoint import load_checkpoint, pack_test_set, save_checkpoint
 from ptrm.model import TRM
-from ptrm.runner import run_search
+from ptrm.runner import head, read_at_depth, run_search
 from ptrm.search import SearchConfig
 from ptrm.store import load_run
 from ptrm.sweep import run_sweep
@@ -106,6 +106,29 @@ def test_kill_9_then_rerun_finishes_the_grid_with_the_same_records(finished, tin
         assert not resumed.duplicated(["puzzle", "k"]).any()
         pd.testing.assert_frame_equal(resumed, reference)
     assert len(pd.read_csv(out / "summary.csv")) == len(CELLS)
+
+
+def test_the_head_of_a_run_is_the_smaller_run(finished, tiny_ckpt, puzzles):
+    """Fewer puzzles and rollouts come free from a bigger run: a rollout's noise depends only on (puzzle, k)."""
+    big = load_run(finished / "sigma=0.3_D=2")
+    small = head(big, 3, 2)
+    alone = run_search(load_checkpoint(tiny_ckpt), puzzles.head(3), SearchConfig(K=2, sigma=0.3, D=2),
+                       progress=False, deterministic=False)
+    pd.testing.assert_frame_equal(small.records, alone.records)
+    assert small.manifest["flops_total"] == pytest.approx(alone.manifest["flops_total"])
+    assert (small.manifest["data"]["n_puzzles"], small.manifest["search"]["K"]) == (3, 2)
+    assert "deterministic" not in small.manifest  # it was measured on all six puzzles
+
+
+def test_a_per_step_run_read_at_a_smaller_depth_costs_that_depth(tiny_ckpt, puzzles):
+    ck, cfg = load_checkpoint(tiny_ckpt), SearchConfig(K=2, sigma=0.3, D=4, per_step=True)
+    deep = run_search(ck, puzzles.head(3), cfg, progress=False, deterministic=False)
+    shallow = run_search(ck, puzzles.head(3), SearchConfig(K=2, sigma=0.3, D=1, per_step=True), progress=False,
+                         deterministic=False)
+    read = read_at_depth(deep, 1)
+    assert read.manifest["search"]["D"] == 1 and (read.records.steps == 1).all()
+    assert read.manifest["flops_total"] == pytest.approx(shallow.manifest["flops_total"])
+    pd.testing.assert_series_equal(read.records.answer_hash, shallow.records.answer_hash)
 
 
 class DiesAfter(LocalBackend):

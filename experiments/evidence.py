@@ -1,0 +1,190 @@
+"""The paper's findings tested on one checkpoint, and the choice of the checkpoint to ship (issue 10).
+
+    python experiments/evidence.py select CKPT [CKPT ...]   # on sudoku-hard 1000-1255, never reported
+    python experiments/evidence.py findings CKPT [--limit 500] [--sweep-limit 256]
+
+`select` runs K=16, sigma 0.3 at each checkpoint's N_sup on puzzles the reported tables never use (the
+second 1,000 of results/data/sudoku-hard; every checkpoint ships the first 1,000 as its test set) and names
+the one with the highest best-Q@16 (ties: the later step): results/evidence/select.md.
+
+`findings` runs three resumable sweeps (re-running skips finished cells; a cell cut short resumes from its
+finished work items) on the checkpoint's own test set, then writes results/evidence/findings.md and figures:
+  width   K=64 at N_sup, sigma 0.1 and 0.3, per-step records, the first --limit puzzles: the headline table.
+          These are experiments/progress.py's cells for the same checkpoint (same folder), computed once.
+  sigma   K=32 at N_sup on the first --sweep-limit puzzles, sigma in {0.2, 0.5, 1, 2}; sigma 0.1 and 0.3 are
+          the heads of the width runs (the same rollouts: noise depends only on (puzzle, k, step)), sigma 0
+          the deterministic model
+  depth   K=16 at 4 N_sup with per-step records, at the sigma where best-Q@32 peaks, read at 2 N_sup as well
+          (the first steps of a deeper rollout are the shallower rollout); N_sup is the width run
+and tests each finding by a paired bootstrap over puzzles (95% interval of the mean per-puzzle difference):
+  (a) best-Q@k tracks pass@k   (b) mode@k trails best-Q@k   (c) the sigma curve rises, then plateaus
+  (d) width beats depth at equal FLOPs   (e) best-Q over all (rollout, step) pairs against final steps
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ptrm import metrics, plots
+from ptrm.adaptive import best_step
+from ptrm.checkpoint import load_checkpoint
+from ptrm.data import load_puzzles
+from ptrm.io import atomic_write_text
+from ptrm.report import curve_ks, markdown, summary
+from ptrm.runner import head, read_at_depth
+from ptrm.search import SearchConfig
+from ptrm.sweep import cell_name, run_sweep
+from ptrm.store import load_run
+
+from progress import PROGRESS, deterministic, measure
+
+SIGMAS = [0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0]
+OUT = Path("results/evidence")
+
+
+def paired(a, b) -> tuple[float, float, float]:
+    """Mean of the per-puzzle differences a - b in points, with its 95% bootstrap interval."""
+    diff = 100 * (np.asarray(a, float) - np.asarray(b, float))
+    return (diff.mean(), *metrics.mean_ci(diff))
+
+
+def at_k(records, rule, k):
+    return metrics.per_puzzle_at_k(records, rule, k)[0].to_numpy()
+
+
+def fmt(d) -> str:
+    mean, low, high = d
+    return f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]"
+
+
+def sweep(ck, pset, sigmas, D, cfg, folder) -> dict:
+    """The sweep's finished cells as {sigma: SearchRun}."""
+    run_sweep(ck, pset, sigmas, [D], cfg, folder, log=print)
+    return {s: load_run(folder / cell_name(s, D)) for s in sigmas}
+
+
+def select(args):
+    pset = load_puzzles(args.data)
+    window = pset.subset(slice(args.offset, args.offset + args.limit))
+    rows = []
+    for path in args.ckpts:
+        ck = load_checkpoint(path)
+        run = sweep(ck, window, [args.sigma], ck.cfg.halt_max_steps, SearchConfig(K=args.K),
+                    args.out / "select" / path.stem)[args.sigma]
+        table = summary(run).set_index("method")
+        rows.append({"checkpoint": str(path), "step": ck.meta.get("metrics", {}).get("train_steps"),
+                     **{name: table.at[name, "accuracy"] for name in table.index}})
+    table = pd.DataFrame(rows)
+    best = table.sort_values([f"best-Q@{args.K}", "step"]).iloc[-1]
+    text = (f"Selection set: {args.data} puzzles {args.offset}-{args.offset + len(window) - 1} (K={args.K}, "
+            f"sigma {args.sigma}, each checkpoint's N_sup; not part of any reported table).\n\n"
+            f"{markdown(table)}\n\nChosen: {best.checkpoint} (highest best-Q@{args.K}; ties: the later step).\n")
+    atomic_write_text(args.out / "select.md", text)
+    print(text)
+
+
+def findings(args):
+    ck = load_checkpoint(args.ckpt)
+    N = ck.cfg.halt_max_steps  # N_sup
+    figures = args.out / "figures"
+    lines = [f"# Findings on {args.ckpt}", ""]
+
+    # Headline: K=64 at N_sup on --limit puzzles, the cells progress.py runs for this checkpoint.
+    K = PROGRESS["K"]
+    rows = measure(args.ckpt, PROGRESS["sigmas"], SearchConfig(K=K, per_step=True), args.limit, args.progress)
+    width = {s: load_run(args.progress / args.ckpt.stem / cell_name(s, N)) for s in PROGRESS["sigmas"]}
+    lines += [f"## Headline: K={K}, D={N}, the first {args.limit} test puzzles", ""]
+    for s, run in width.items():
+        table = summary(run).set_index("method")
+        det, best = table.at["deterministic TRM", "accuracy"], table.at[f"best-Q@{K}", "accuracy"]
+        lines += [f"### sigma {s:g}", "", markdown(summary(run)), "",
+                  f"- deterministic error closed by best-Q@{K}: {100 * (best - det) / (100 - det):.1f}%; "
+                  f"best-Q@{K} trails pass@{K} by {table.at[f'pass@{K} (oracle)', 'accuracy'] - best:.1f} points",
+                  ""]
+        plots.width_scaling(run, figures / f"width_sigma={s:g}.png")
+        plots.q_tracking(run, figures / f"q_tracking_sigma={s:g}.png")
+    lines += [f"The same rows with intervals, and the failures some rollout solves: {args.progress}/summary.csv.",
+              "", markdown(pd.DataFrame(rows).drop(columns="checkpoint")), ""]
+
+    # (a), (b), (e) on the headline runs.
+    lines += ["## (a) best-Q@k tracks pass@k, (b) mode@k trails best-Q@k", "",
+              "Differences: mean per-puzzle difference in points [95% paired bootstrap interval].", "",
+              "| sigma | k | best-Q@k | pass@k | mode@k | pass - best-Q | best-Q - mode |", "|---|---|---|---|---|---|---|"]
+    for s, run in width.items():
+        for k in curve_ks(K):
+            b, p, m = (at_k(run.records, rule, k) for rule in ("best_q", "pass", "mode"))
+            lines.append(f"| {s:g} | {k} | {100 * b.mean():.1f} | {100 * p.mean():.1f} | {100 * m.mean():.1f} | "
+                         f"{fmt(paired(p, b))} | {fmt(paired(b, m))} |")
+    lines += ["", f"## (e) best-Q over (rollout, step) pairs against best-Q over final steps, K={K}", "",
+              "| sigma | final steps | all (k, t) pairs | difference |", "|---|---|---|---|"]
+    for s, run in width.items():
+        final, pairs = at_k(run.records, "best_q", K), at_k(best_step(run.records), "best_q", K)
+        lines.append(f"| {s:g} | {100 * final.mean():.1f} | {100 * pairs.mean():.1f} | {fmt(paired(pairs, final))} |")
+
+    # (c) the sigma curve on the first --sweep-limit puzzles at K=32: the headline sigmas are the heads of
+    # the headline runs (the same rollouts), sigma 0 is the deterministic model, the rest one sweep.
+    n = args.sweep_limit
+    small = ck.test_set().head(n)
+    others = [s for s in SIGMAS if s > 0 and s not in width]
+    curve = {**sweep(ck, small, others, N, SearchConfig(K=32), args.out / "sigma"),
+             **{s: head(run, n, 32) for s, run in width.items()}}
+    curve = dict(sorted(curve.items()))
+    solved = deterministic(ck, small)[0]
+    plots.sigma_sweep(list(curve.values()), figures / "sigma_curve.png")
+    peak = max(curve, key=lambda s: at_k(curve[s].records, "best_q", 32).mean())
+    top = at_k(curve[peak].records, "best_q", 32)
+    lines += ["", f"## (c) the sigma curve: K=32, D={N}, the first {n} test puzzles", "",
+              "| sigma | best-Q@32 | pass@32 | best-Q@32 - sigma 0 | best-Q@32 - peak |", "|---|---|---|---|---|",
+              f"| 0 (deterministic) | {100 * solved.mean():.1f} | {100 * solved.mean():.1f} | - | "
+              f"{fmt(paired(solved, top))} |"]
+    for s, run in curve.items():
+        b = at_k(run.records, "best_q", 32)
+        lines.append(f"| {s:g} | {100 * b.mean():.1f} | {100 * at_k(run.records, 'pass', 32).mean():.1f} | "
+                     f"{fmt(paired(b, solved))} | {fmt(paired(b, top))} |")
+    lines += ["", f"best-Q@32 peaks at sigma {peak:g}.", ""]
+
+    # (d) width against depth at equal rollout-steps: one K=16 run of 4 N_sup steps read at 2 N_sup and
+    # 4 N_sup, against the width runs at N_sup (K=64 at a headline sigma, else the sigma curve's K=32).
+    deep = sweep(ck, small, [peak], 4 * N, SearchConfig(K=16, per_step=True), args.out / "depth")[peak]
+    runs = {N: head(width[peak], n, K) if peak in width else curve[peak],
+            2 * N: read_at_depth(deep, 2 * N), 4 * N: deep}
+    plots.depth_vs_width(list(runs.values()), figures / "depth_vs_width.png", sigma=peak)
+    lines += [f"## (d) width against depth at equal compute: sigma {peak:g}, the first {n} test puzzles", "",
+              "best-Q@k at depth D, with k = rollout-steps / D; differences as in (a).", "",
+              f"| rollout-steps per puzzle | D={N} | D={2 * N} | D={4 * N} | D={N} - D={4 * N} |",
+              "|---|---|---|---|---|"]
+    for budget in (4 * N, 8 * N, 16 * N, 32 * N, 64 * N):
+        cells = {D: at_k(r.records, "best_q", budget // D) if budget // D <= r.manifest["search"]["K"] else None
+                 for D, r in runs.items()}
+        shown = [f"{100 * v.mean():.1f}" if v is not None else "-" for v in cells.values()]
+        diff = "-" if cells[N] is None or cells[4 * N] is None else fmt(paired(cells[N], cells[4 * N]))
+        lines.append(f"| {budget} | {' | '.join(shown)} | {diff} |")
+    atomic_write_text(args.out / "findings.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("select", help="choose the checkpoint to ship on puzzles no table reports")
+    s.add_argument("ckpts", nargs="+", type=Path)
+    s.add_argument("--data", default="results/data/sudoku-hard")
+    s.add_argument("--offset", type=int, default=1000)
+    s.add_argument("--limit", type=int, default=256)
+    s.add_argument("--K", type=int, default=16)
+    s.add_argument("--sigma", type=float, default=0.3)
+    f = sub.add_parser("findings", help="the paper's findings (a)-(e) and the headline table on one checkpoint")
+    f.add_argument("ckpt", type=Path)
+    f.add_argument("--limit", type=int, default=500)
+    f.add_argument("--sweep-limit", type=int, default=256)
+    f.add_argument("--progress", type=Path, default=Path("results/progress"))
+    for q in (s, f):
+        q.add_argument("--out", type=Path, default=OUT)
+    args = p.parse_args()
+    {"select": select, "findings": findings}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
