@@ -35,9 +35,10 @@ PROGRESS = dict(K=64, sigmas=[0.1, 0.3])  # the defaults, which experiments/evid
 RULES = {"best_q": "best-Q", "mode": "mode", "pass": "pass"}
 
 
-def deterministic(ck, pset, dtype: str = "auto"):
-    """The plain TRM at N_sup on `pset`: whether it solves each puzzle, and the AUROC of its final q_halt."""
-    det = evaluate(ck.model, pset, steps=ck.cfg.halt_max_steps,
+def deterministic(ck, pset, dtype: str = "auto", steps: int | None = None):
+    """The plain TRM on `pset` for `steps` (default N_sup): whether it solves each puzzle, and the AUROC of its
+    final q_halt."""
+    det = evaluate(ck.model, pset, steps=steps or ck.cfg.halt_max_steps,
                    dtype=hardware.resolve_dtype(dtype, ck.model.device)[0])
     return exact_and_cell(det.preds[-1], pset.labels)[0], det.metrics["q_auroc"]
 
