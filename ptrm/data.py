@@ -271,26 +271,29 @@ def build_ppbench(sets: dict, out, n_heldout: int, n_samples: int = 9, seed: int
     each kind's seeded stream, see ptrm.tasks.ppbench.generate).
 
     Per kind, puzzles 0..n_heldout-1 are held out: `out/heldout/<kind>.csv` (for `ptrm search --data`) and,
-    all kinds together, `out/test` (official layout, what `ptrm train` evaluates on). Holding out the first
-    ones keeps the held-out set fixed when more puzzles are generated later. Every other puzzle becomes the
+    all kinds together, `out/test` (official layout, what `ptrm train` evaluates on), interleaved (puzzle 0 of
+    every kind, then puzzle 1, ...) so that the first n test puzzles, which training evaluates every few
+    steps, hold every kind. Holding out the first ones keeps the held-out set fixed when more puzzles are
+    generated later. Every other puzzle becomes the
     paper's training examples in `out/train`: the puzzle and n_samples trajectory samples (a random part of
     its solution shown as given), each under a random dihedral transform. Returns counts per kind.
     """
     rng = np.random.default_rng(seed)
     out = Path(out)
-    train, test, counts = [], [], {}
+    train, held_out, counts = [], [], {}
     for kind, boards in sets.items():
         if len(boards) <= n_heldout:
             raise PtrmError(f"{kind}: {len(boards)} puzzles leave none for training after {n_heldout} held out")
         held = boards[:n_heldout]
         write_ppbench_csv(out / "heldout" / f"{kind}.csv", held, [f"generated {kind} #{i}" for i in range(n_heldout)])
-        test += held
+        held_out.append(held)
         examples = [ex for b in boards[n_heldout:] for ex in ppbench_augment.training_examples(b, n_samples, rng)]
         train += examples
         counts[kind] = {"heldout": n_heldout, "train_puzzles": len(boards) - n_heldout, "train_examples": len(examples)}
     train_set = ppbench_set(train, f"{out} (generated, augmented)")
     train_set = train_set.subset(rng.permutation(len(train_set)))  # kinds mixed in every stretch of the file
     write_official(train_set, out, "train", overwrite=True)
+    test = [board for same_index in zip(*held_out) for board in same_index]
     write_official(ppbench_set(test, f"{out} (held out)"), out, "test", overwrite=True)
     return counts
 

@@ -28,16 +28,20 @@ def test_generation_resumes_from_whole_shards(tmp_path, monkeypatch):
 
 def test_the_training_set_holds_augmented_examples_and_the_heldout_puzzles_stay_out(tmp_path):
     sets = {kind: generated_ppbench(tmp_path / "generated", kind, 4, seed=1)[0] for kind in KINDS}
-    counts = build_ppbench(sets, tmp_path, n_heldout=1, n_samples=2, seed=0)
-    assert counts["lightup"] == {"heldout": 1, "train_puzzles": 3, "train_examples": 9}
+    counts = build_ppbench(sets, tmp_path, n_heldout=2, n_samples=2, seed=0)
+    assert counts["lightup"] == {"heldout": 2, "train_puzzles": 2, "train_examples": 6}
     train = load_puzzles(tmp_path, split="train")
-    assert train.task == "ppbench" and len(train) == 18
+    assert train.task == "ppbench" and len(train) == 12
     assert sorted(np.unique(train.puzzle_identifiers)) == [tokens.KIND_ID[k] for k in KINDS]
     assert tokens.verify(train.inputs, train.labels).all()  # every label solves its (transformed) puzzle
     held = load_puzzles(tmp_path / "heldout" / "sudoku.csv")
     np.testing.assert_array_equal(held.inputs[0], tokens.encode(sets["sudoku"][0])[0])
+    # The test split interleaves the kinds, so its first puzzles (what training evaluates on) hold every kind.
+    test = load_puzzles(tmp_path, split="test")
+    ids = [tokens.KIND_ID[k] for k in KINDS]
+    np.testing.assert_array_equal(test.puzzle_identifiers, ids + ids)
     # No training example carries a held-out puzzle's solution.
-    assert not (train.labels[:, None] == load_puzzles(tmp_path, split="test").labels[None]).all(-1).any()
+    assert not (train.labels[:, None] == test.labels[None]).all(-1).any()
 
 
 def test_cli_generates_builds_and_reports_the_difficulty(tmp_path):
