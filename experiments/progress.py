@@ -6,7 +6,8 @@ For each checkpoint (e.g. the long run's snapshots, results/checkpoints/long/ste
 at the checkpoint's N_sup (ptrm.sweep: one run folder per sigma, resumable: re-running skips finished cells) on
 the first --limit puzzles of the test set every snapshot ships, plus the deterministic model on the same puzzles.
 Rows of results/progress/summary.csv: training step and minutes, deterministic accuracy and the AUROC of its
-final q_halt, then per sigma best-Q@K, mode@K, pass@K with 95% intervals, the share of the deterministic error
+final q_halt, the RMS of the carried zL (the scale an absolute sigma meets: issue 10's absolute-or-relative
+question), then per sigma best-Q@K, mode@K, pass@K with 95% intervals, the share of the deterministic error
 best-Q closes, and the share of the deterministic model's failures that some rollout solves (the ceiling any
 selector could reach). The figure results/figures/progress.png draws them against training steps.
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ptrm import hardware, metrics
 from ptrm.checkpoint import load_checkpoint
@@ -43,6 +45,22 @@ def deterministic(ck, pset, dtype: str = "auto", steps: int | None = None):
     return exact_and_cell(det.preds[-1], pset.labels)[0], det.metrics["q_auroc"]
 
 
+@torch.no_grad()
+def latent_rms(ck, pset, n: int = 64) -> float:
+    """The RMS per token of the carried zL (where the noise goes), averaged over the N_sup deterministic steps
+    of the first n puzzles: the scale an absolute sigma meets, which `--sigma-scale relative` divides out."""
+    model, dtype = ck.model, hardware.resolve_dtype("auto", ck.model.device)[0]
+    head = pset.head(n)
+    x = model.input_embeddings(torch.from_numpy(head.inputs).to(model.device),
+                               torch.from_numpy(head.puzzle_identifiers).to(model.device), dtype)
+    carry, rms = model.initial_carry(len(head), dtype), []
+    carry = tuple(c.to(model.device) for c in carry)
+    for _ in range(ck.cfg.halt_max_steps):
+        carry = model.step(carry, x)[0]
+        rms.append(carry[1].float().pow(2).mean(-1).sqrt().mean().item())
+    return float(np.mean(rms))
+
+
 def measure(path: Path, sigmas, cfg: SearchConfig, limit: int, out: Path) -> list[dict]:
     ck = load_checkpoint(path)
     pset = ck.test_set().head(limit)
@@ -53,7 +71,7 @@ def measure(path: Path, sigmas, cfg: SearchConfig, limit: int, out: Path) -> lis
     base = {"checkpoint": str(path), "step": ck.meta.get("metrics", {}).get("train_steps"),
             "minutes": ck.meta.get("metrics", {}).get("train_minutes"), "n": len(pset), "K": cfg.K,
             "search": "adaptive" if cfg.adaptive else "fixed", "deterministic": 100 * solved.mean(),
-            "q_auroc": q_auroc}
+            "q_auroc": q_auroc, "zL RMS": latent_rms(ck, pset)}
     rows = []
     for sigma in sigmas:
         records = load_run(folder / cell_name(sigma, D)).records
