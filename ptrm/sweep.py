@@ -117,7 +117,9 @@ def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, workers: int = 
                 run = run_search(ckpt, pset, cell_cfg, backend=backend, progress=progress, parts=folder / "parts")
                 save_run(run, folder)
                 shutil.rmtree(folder / "parts")
-                log(f"[{i}/{len(todo)}] {cell_name(cell_cfg.sigma, cell_cfg.D)}: {run.manifest['wall_seconds']:.1f} s")
+                resumed = run.manifest.get("resumed_items")
+                log(f"[{i}/{len(todo)}] {cell_name(cell_cfg.sigma, cell_cfg.D)}: {run.manifest['wall_seconds']:.1f} s"
+                    + (f" ({resumed} work items from an earlier run)" if resumed else ""))
     return write_summary(out)
 
 
