@@ -19,6 +19,8 @@ finished work items) on the checkpoint's own test set, then writes results/evide
 and tests each finding by a paired bootstrap over puzzles (95% interval of the mean per-puzzle difference):
   (a) best-Q@k tracks pass@k   (b) mode@k trails best-Q@k   (c) the sigma curve rises, then plateaus
   (d) width beats depth at equal FLOPs   (e) best-Q over all (rollout, step) pairs against final steps
+Last, what limits the gain: the deterministic model's failures among the headline puzzles, searched at
+K=--wide-K (256) at the better headline sigma: how many no rollout solves.
 """
 import argparse
 import sys
@@ -161,6 +163,21 @@ def findings(args):
         shown = [f"{100 * v.mean():.1f}" if v is not None else "-" for v in cells.values()]
         diff = "-" if cells[N] is None or cells[4 * N] is None else fmt(paired(cells[N], cells[4 * N]))
         lines.append(f"| {budget} | {' | '.join(shown)} | {diff} |")
+
+    # What limits the gain: the deterministic model's failures among the headline puzzles, searched wider.
+    test = ck.test_set().head(args.limit)
+    failed = np.flatnonzero(~deterministic(ck, test)[0])
+    best_sigma = max(width, key=lambda s: at_k(width[s].records, "best_q", K).mean())
+    if len(failed):
+        wide = sweep(ck, test.subset(failed), [best_sigma], N, SearchConfig(K=args.wide_K),
+                     args.out / "failures")[best_sigma]
+        rolled = wide.records.groupby("puzzle").correct.any()
+        lines += ["", f"## Limits: the {len(failed)} deterministic failures at K={args.wide_K}, sigma {best_sigma:g}", "",
+                  "| k | pass@k | best-Q@k |", "|---|---|---|"]
+        lines += [f"| {k} | {100 * at_k(wide.records, 'pass', k).mean():.1f} | "
+                  f"{100 * at_k(wide.records, 'best_q', k).mean():.1f} |" for k in curve_ks(args.wide_K)]
+        lines += ["", f"{int((~rolled).sum())} of the {len(failed)} failures are solved by none of {args.wide_K} "
+                      f"rollouts (other noise draws than the headline run's: the failures are renumbered)."]
     atomic_write_text(args.out / "findings.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -179,6 +196,7 @@ def main():
     f.add_argument("ckpt", type=Path)
     f.add_argument("--limit", type=int, default=500)
     f.add_argument("--sweep-limit", type=int, default=256)
+    f.add_argument("--wide-K", type=int, default=256, help="rollouts per deterministic failure in the limits table")
     f.add_argument("--progress", type=Path, default=Path("results/progress"))
     for q in (s, f):
         q.add_argument("--out", type=Path, default=OUT)
