@@ -113,7 +113,8 @@ def findings(args):
     # (a), (b), (e) on the headline runs.
     lines += ["## (a) best-Q@k tracks pass@k, (b) mode@k trails best-Q@k", "",
               "Differences: mean per-puzzle difference in points [95% paired bootstrap interval].", "",
-              "| sigma | k | best-Q@k | pass@k | mode@k | pass - best-Q | best-Q - mode |", "|---|---|---|---|---|---|---|"]
+              "| sigma | k | best-Q@k | pass@k | mode@k | pass - best-Q | best-Q - mode |",
+              "|---|---|---|---|---|---|---|"]
     for s, run in width.items():
         for k in curve_ks(K):
             b, p, m = (at_k(run.records, rule, k) for rule in ("best_q", "pass", "mode"))
@@ -172,7 +173,8 @@ def findings(args):
         wide = sweep(ck, test.subset(failed), [best_sigma], N, SearchConfig(K=args.wide_K),
                      args.out / "failures")[best_sigma]
         rolled = wide.records.groupby("puzzle").correct.any()
-        lines += ["", f"## Limits: the {len(failed)} deterministic failures at K={args.wide_K}, sigma {best_sigma:g}", "",
+        lines += ["", f"## Limits: the {len(failed)} deterministic failures at K={args.wide_K}, "
+                      f"sigma {best_sigma:g}", "",
                   "| k | pass@k | best-Q@k |", "|---|---|---|"]
         lines += [f"| {k} | {100 * at_k(wide.records, 'pass', k).mean():.1f} | "
                   f"{100 * at_k(wide.records, 'best_q', k).mean():.1f} |" for k in curve_ks(args.wide_K)]

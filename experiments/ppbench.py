@@ -133,7 +133,8 @@ def main():
     search = f"{'adaptive' if args.adaptive else 'fixed D'}, K={args.K}, D={args.D}, sigma {args.sigma:g}"
     atomic_write_text(args.out / "table.csv", table.to_csv(index=False))
     shown = table[[c for c in table.columns if not c.endswith(("ci_low", "ci_high"))]].copy()
-    for name in [f"det D={d}" for d in sorted({16, args.D})] + list(RULES.values()):  # the value with its interval, one cell
+    # each value with its interval, in one cell
+    for name in [f"det D={d}" for d in sorted({16, args.D})] + list(RULES.values()):
         shown[name] = [f"{v:.1f} [{lo:.1f}, {hi:.1f}]" for v, lo, hi in
                        zip(table[name], table[f"{name} ci_low"], table[f"{name} ci_high"])]
     curve = pd.DataFrame(curve)

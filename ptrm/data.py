@@ -274,9 +274,9 @@ def build_ppbench(sets: dict, out, n_heldout: int, n_samples: int = 9, seed: int
     all kinds together, `out/test` (official layout, what `ptrm train` evaluates on), interleaved (puzzle 0 of
     every kind, then puzzle 1, ...) so that the first n test puzzles, which training evaluates every few
     steps, hold every kind. Holding out the first ones keeps the held-out set fixed when more puzzles are
-    generated later. Every other puzzle becomes the
-    paper's training examples in `out/train`: the puzzle and n_samples trajectory samples (a random part of
-    its solution shown as given), each under a random dihedral transform. Returns counts per kind.
+    generated later. Every other puzzle becomes the paper's training examples in `out/train`: the puzzle and
+    n_samples trajectory samples (a random part of its solution shown as given), each under a random dihedral
+    transform. Returns counts per kind.
     """
     rng = np.random.default_rng(seed)
     out = Path(out)

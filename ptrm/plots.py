@@ -244,7 +244,8 @@ def depth_vs_width(runs: list[SearchRun], path, sigma: float | None = None) -> P
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, x, unit, xlabel in [(axes[0], "flops", "FLOP", "network FLOPs per puzzle (log scale)"),
-                                (axes[1], "seconds", "s", "wall-clock time per puzzle (log scale; measured runs, pro rata)")]:
+                                (axes[1], "seconds", "s",
+                                 "wall-clock time per puzzle (log scale; measured runs, pro rata)")]:
         for D, c in zip(Ds, colors):
             line = table[table.D == D].sort_values("k")
             ax.plot(line[x], line.accuracy * 100, "-", color=c, label=f"D = {D}")

@@ -61,15 +61,16 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
         print(f"dtype {cfg.dtype}: {why}", file=sys.stderr)
     items = [replace(item, p0=item.p0 + offset, p1=item.p1 + offset)
              for item in work_items(n, cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)]
-    done = PartStore(parts).load(items) if parts else {}
-    t0, earlier = time.perf_counter(), PartStore(parts).seconds() if parts else 0.0
+    store = PartStore(parts) if parts else None
+    done = store.load(items) if store else {}
+    t0, earlier = time.perf_counter(), store.seconds() if store else 0.0
     found = list(done.values())
     with tqdm(total=n * cfg.K, initial=sum(map(len, found)), unit="rollout",
               desc=f"search K={cfg.K} sigma={cfg.sigma}", disable=not progress) as bar:
         for records in backend.map(pset, [item for item in items if item not in done], cfg):
             found.append(records)
-            if parts:
-                PartStore(parts).save(records, earlier + time.perf_counter() - t0)
+            if store:
+                store.save(records, earlier + time.perf_counter() - t0)
             bar.update(len(records))
     wall = earlier + time.perf_counter() - t0
     records = sort_records(pd.concat(found, ignore_index=True))
@@ -96,32 +97,30 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
 
 def head(run: SearchRun, n_puzzles: int, K: int) -> SearchRun:
     """The run on the first n_puzzles of `run`'s puzzles with rollouts k < K: exactly the run a search with
-    those settings gives, since a rollout's noise depends only on (seed, puzzle, k, step). FLOPs are exact,
-    wall time pro rata; the deterministic baseline is left out (it was measured on all the puzzles)."""
+    those settings gives, since a rollout's noise depends only on (seed, puzzle, k, step)."""
     m = run.manifest
     if not (1 <= n_puzzles <= m["data"]["n_puzzles"] and 1 <= K <= m["search"]["K"]):
         raise PtrmError(f"head({n_puzzles} puzzles, K={K}) of a run of {m['data']['n_puzzles']} puzzles, "
                         f"K={m['search']['K']}")
     first = m["data"].get("offset", 0)
     records = run.records[(run.records.puzzle < first + n_puzzles) & (run.records.k < K)].reset_index(drop=True)
-    steps = int(records.steps.sum())
-    flops = m["flops_total"] / m["rollout_steps"] * steps
-    manifest = {**{key: v for key, v in m.items() if key != "deterministic"},
-                "data": {**m["data"], "n_puzzles": n_puzzles}, "search": {**m["search"], "K": K},
-                "wall_seconds": m["wall_seconds"] * steps / m["rollout_steps"], "rollout_steps": steps,
-                "flops_total": flops, "flops_per_rollout": flops / len(records)}
-    return SearchRun(records, manifest)
+    return _derived(run, records, data={**m["data"], "n_puzzles": n_puzzles}, search={**m["search"], "K": K})
 
 
 def read_at_depth(run: SearchRun, D: int) -> SearchRun:
-    """A fixed run with per-step records read after step D: the run of depth D (ptrm.adaptive.at_depth).
-    FLOPs are exact, wall time pro rata; the deterministic baseline is left out (it ran the full depth)."""
-    records = adaptive.at_depth(run.records, D)
+    """A fixed run with per-step records read after step D: the run of depth D (ptrm.adaptive.at_depth)."""
+    return _derived(run, adaptive.at_depth(run.records, D), search={**run.manifest["search"], "D": D})
+
+
+def _derived(run: SearchRun, records: pd.DataFrame, **changes) -> SearchRun:
+    """A run made of (part of) `run`'s rollouts: FLOPs exact from the steps its records ran, wall time pro rata;
+    the deterministic baseline is left out (it was measured on the whole run's puzzles and depth)."""
     m = run.manifest
-    share = D / m["search"]["D"]
-    manifest = {**{key: v for key, v in m.items() if key != "deterministic"}, "search": {**m["search"], "D": D},
-                "wall_seconds": m["wall_seconds"] * share, "rollout_steps": int(records.steps.sum()),
-                "flops_total": m["flops_total"] * share, "flops_per_rollout": m["flops_per_rollout"] * share}
+    steps = int(records.steps.sum())
+    share = steps / m["rollout_steps"]
+    manifest = {**{key: v for key, v in m.items() if key != "deterministic"}, **changes,
+                "wall_seconds": m["wall_seconds"] * share, "rollout_steps": steps,
+                "flops_total": m["flops_total"] * share, "flops_per_rollout": m["flops_total"] * share / len(records)}
     return SearchRun(records, manifest)
 
 

@@ -8,8 +8,8 @@ K is not a grid axis: one run at K gives the whole width curve through the exact
 A cell is done when its manifest exists (save_run writes it last), so after Ctrl-C or kill -9 a re-run
 skips finished cells. A cell in progress keeps its finished work items in DIR/<cell>/parts/ (see
 ptrm.runner.PartStore), so the cell cut short loses only the items in flight; its records are written
-whole once every item is in, and the parts are removed. Records do not depend on the backend or chunk size, so a sweep may be
-finished with other --workers than it started with.
+whole once every item is in, and the parts are removed. Records do not depend on the backend or chunk
+size, so a sweep may be finished with other --workers than it started with.
 """
 import hashlib
 import json
