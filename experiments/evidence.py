@@ -5,7 +5,7 @@
 
 `select` runs K=16, sigma 0.3 at each checkpoint's N_sup on puzzles the reported tables never use (the
 second 1,000 of results/data/sudoku-hard; every checkpoint ships the first 1,000 as its test set) and names
-the one with the highest best-Q@16 (ties: the later step): results/evidence/select.md.
+the one with the highest best-Q@16 (ties: the later step): results/evidence/select.md and chosen.txt.
 
 `findings` runs three resumable sweeps (re-running skips finished cells; a cell cut short resumes from its
 finished work items) on the checkpoint's own test set, then writes results/evidence/findings.md and figures:
@@ -84,6 +84,7 @@ def select(args):
             f"sigma {args.sigma}, each checkpoint's N_sup; not part of any reported table).\n\n"
             f"{markdown(table)}\n\nChosen: {best.checkpoint} (highest best-Q@{args.K}; ties: the later step).\n")
     atomic_write_text(args.out / "select.md", text)
+    atomic_write_text(args.out / "chosen.txt", f"{best.checkpoint}\n")  # for scripts: experiments/evidence.sh
     print(text)
 
 
