@@ -108,7 +108,8 @@ def findings(args):
                   ""]
         plots.width_scaling(run, figures / f"width_sigma={s:g}.png")
         plots.q_tracking(run, figures / f"q_tracking_sigma={s:g}.png")
-    lines += [f"The same rows with intervals, and the failures some rollout solves: {args.progress}/summary.csv.",
+    atomic_write_text(args.out / "headline.csv", pd.DataFrame(rows).to_csv(index=False))
+    lines += [f"The same rows with intervals, and the failures some rollout solves ({args.out}/headline.csv):",
               "", markdown(pd.DataFrame(rows).drop(columns="checkpoint")), ""]
 
     # (a), (b), (e) on the headline runs.
