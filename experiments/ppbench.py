@@ -29,19 +29,14 @@ from ptrm.io import atomic_write_text
 from ptrm.report import compute_per_puzzle, markdown
 from ptrm.runner import head
 from ptrm.search import SearchConfig
-from ptrm.sweep import cell_name, run_sweep
+from ptrm.sweep import cell_name
 from ptrm.store import load_run
 from ptrm.tasks.ppbench.board import KINDS
 
+from evidence import sweep
 from progress import ADAPTIVE, deterministic
 
 RULES = {"best_q": "best-Q", "verified": "verified", "mode": "mode", "pass": "pass"}
-
-
-def cell(ck, pset, sigmas, cfg, folder) -> dict:
-    """The sweep's finished cells at depth cfg.D as {sigma: SearchRun}."""
-    run_sweep(ck, pset, sigmas, [cfg.D], cfg, folder, log=print)
-    return {s: load_run(folder / cell_name(s, cfg.D)) for s in sigmas}
 
 
 def with_ci(name, values) -> dict:
@@ -61,7 +56,7 @@ def row(kind, source, per_puzzle: dict, cost: dict, D: int) -> dict:
 
 
 def measure(ck, pset, kind, source, args, cfg) -> tuple[dict, dict]:
-    run = cell(ck, pset, [args.sigma], cfg, args.out / source / kind)[args.sigma]
+    run = sweep(ck, pset, [args.sigma], args.D, cfg, args.out / source / kind)[args.sigma]
     per_puzzle = {f"det D={d}": deterministic(ck, pset, steps=d)[0] for d in (16, args.D)}
     per_puzzle.update({name: metrics.per_puzzle_at_k(run.records, rule, args.K)[0].to_numpy()
                        for rule, name in RULES.items()})
@@ -74,7 +69,7 @@ def sigma_curve(ck, kind, pset, args, cfg, main_run) -> list[dict]:
     n, k = min(args.curve_limit, len(pset)), args.curve_K
     small = pset.head(n)
     others = [s for s in args.sigmas if s != args.sigma]
-    runs = {**cell(ck, small, others, SearchConfig(**{**cfg.to_dict(), "K": k}), args.out / "sigma" / kind),
+    runs = {**sweep(ck, small, others, args.D, SearchConfig(**{**cfg.to_dict(), "K": k}), args.out / "sigma" / kind),
             args.sigma: head(main_run, n, k)}
     rows = [{"type": kind, "sigma": 0.0, "n": n, **{name: 100 * deterministic(ck, small, steps=args.D)[0].mean()
                                                       for name in RULES.values()}}]
