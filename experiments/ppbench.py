@@ -71,8 +71,8 @@ def sigma_curve(ck, kind, pset, args, cfg, main_run) -> list[dict]:
     others = [s for s in args.sigmas if s != args.sigma]
     runs = {**sweep(ck, small, others, args.D, SearchConfig(**{**cfg.to_dict(), "K": k}), args.out / "sigma" / kind),
             args.sigma: head(main_run, n, k)}
-    rows = [{"type": kind, "sigma": 0.0, "n": n, **{name: 100 * deterministic(ck, small, steps=args.D)[0].mean()
-                                                      for name in RULES.values()}}]
+    solved = 100 * deterministic(ck, small, steps=args.D)[0].mean()  # sigma 0: every rule is the one rollout
+    rows = [{"type": kind, "sigma": 0.0, "n": n, **{name: solved for name in RULES.values()}}]
     for s, run in sorted(runs.items()):
         rows.append({"type": kind, "sigma": s, "n": n,
                      **{name: 100 * metrics.per_puzzle_at_k(run.records, rule, k)[0].mean()
