@@ -12,6 +12,7 @@ import argparse
 import multiprocessing as mp
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -71,12 +72,12 @@ def peak_rss_mb(path, n, K, chunk, dtype) -> float:
     return value
 
 
-def bench_dtype(ck, pset, dtype, rows, compile_step):
+def bench_dtype(ck, pset, dtype, B, compile_step):
     model, device = ck.model, ck.model.device
-    B = rows
+    rows = np.arange(B) % len(pset)  # a batch may hold more rows than the test set has puzzles
     with torch.inference_mode():
-        inputs = torch.from_numpy(pset.inputs[:B]).to(device)
-        pids = torch.from_numpy(pset.puzzle_identifiers[:B]).to(device)
+        inputs = torch.from_numpy(pset.inputs[rows]).to(device)
+        pids = torch.from_numpy(pset.puzzle_identifiers[rows]).to(device)
         x = model.input_embeddings(inputs, pids, dtype)
         carry = tuple(c.to(device) for c in model.initial_carry(B, dtype))
         step = median_seconds(lambda: model.step(carry, x))

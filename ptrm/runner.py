@@ -56,7 +56,8 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     D = cfg.D or ckpt.cfg.halt_max_steps
     backend = backend or LocalBackend(ckpt.model)
     dtype, why = hardware.resolve_dtype(cfg.dtype, ckpt.model.device)
-    cfg = replace(cfg, dtype=hardware.dtype_name(dtype))  # workers get the dtype chosen here
+    # workers get the dtype and batch size chosen here, and the manifest says which they were
+    cfg = replace(cfg, dtype=hardware.dtype_name(dtype), chunk_size=cfg.chunk(ckpt.model.device))
     if progress:
         print(f"dtype {cfg.dtype}: {why}", file=sys.stderr)
     items = [replace(item, p0=item.p0 + offset, p1=item.p1 + offset)
@@ -177,7 +178,7 @@ def solve(model: TRM, pset: PuzzleSet, cfg: SearchConfig) -> tuple[np.ndarray, n
     cfg.validate()
     check_compatible(model, pset)
     parts = [run_item(model, pset, item, cfg, return_states=True)
-             for item in work_items(len(pset), cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)]
+             for item in work_items(len(pset), cfg.K, cfg.chunk(model.device), whole_puzzles=cfg.stop_q is not None)]
     records = pd.concat(parts, ignore_index=True)
     preds = np.concatenate([r.attrs["preds"] for r in parts])
     best = records.assign(neg_q=-records.q_halt).sort_values(["puzzle", "neg_q", "k"]).groupby("puzzle").head(1)

@@ -55,7 +55,7 @@ class SearchConfig:
     noise_on: str = "z"         # "z" (official zL, the paper's choice) | "y" (zH) | "both"
     sigma_scale: str = "absolute"  # "absolute" (the paper's reading) | "relative": sigma x RMS of the state per token
     seed: int = 0
-    chunk_size: int = 512       # rollouts per forward batch; changes speed and memory, never results
+    chunk_size: int | None = None  # rollouts per forward batch (speed and memory, never results); None: see chunk()
     per_step: bool = False      # also record q_halt and correctness after every step
     dtype: str = "auto"         # activation dtype: "auto" (bf16 where native, else fp32) | "float32" | "bfloat16"
     # Adaptive compute (ptrm.adaptive), off by default: a rollout may stop before D steps.
@@ -87,7 +87,7 @@ class SearchConfig:
             raise PtrmError(f"--noise-on must be one of {', '.join(NOISE_TARGETS)}, got {self.noise_on!r}")
         if self.sigma_scale not in SIGMA_SCALES:
             raise PtrmError(f"--sigma-scale must be one of {', '.join(SIGMA_SCALES)}, got {self.sigma_scale!r}")
-        if self.chunk_size < 1:
+        if self.chunk_size is not None and self.chunk_size < 1:
             raise PtrmError(f"--chunk-size must be >= 1, got {self.chunk_size}")
         if self.dtype not in DTYPES:
             raise PtrmError(f"--dtype must be {' or '.join(DTYPES)}, got {self.dtype!r}")
@@ -96,6 +96,11 @@ class SearchConfig:
         if self.give_up_step < 1:
             raise PtrmError(f"--give-up-step must be >= 1, got {self.give_up_step}")
         return self
+
+    def chunk(self, device) -> int:
+        """Rollouts per forward batch on `device`: chunk_size, else 512 on a CPU (larger batches gain nothing
+        there) and 8192 on a GPU, where a batch of 512 rows leaves most of the time to kernel launches."""
+        return self.chunk_size or (8192 if torch.device(device).type == "cuda" else 512)
 
     @property
     def adaptive(self) -> bool:

@@ -49,7 +49,7 @@ def ck(tiny_ckpt):
 def rollouts(model, pset, **kw) -> pd.DataFrame:
     """The records of a search, without the manifest: every work item through run_item."""
     cfg = SearchConfig(**{**SETTINGS, **kw})
-    items = work_items(len(pset), cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)
+    items = work_items(len(pset), cfg.K, cfg.chunk(model.device), whole_puzzles=cfg.stop_q is not None)
     return sort_records(pd.concat([run_item(model, pset, it, cfg) for it in items], ignore_index=True))
 
 

@@ -32,6 +32,13 @@ def test_records_do_not_depend_on_chunk_size(tiny_ckpt, puzzles):
     assert small.groupby("puzzle").q_halt.nunique().max() > 1
 
 
+def test_the_default_chunk_size_follows_the_device_and_the_manifest_names_it(tiny_ckpt, puzzles):
+    assert SearchConfig().chunk("cpu") == 512  # a GPU gets larger batches: 512 rows leave it waiting on launches
+    assert SearchConfig().chunk(torch.device("cuda")) == 8192
+    assert SearchConfig(chunk_size=64).chunk("cuda") == 64
+    assert search(tiny_ckpt, puzzles, K=2, sigma=0.1).manifest["search"]["chunk_size"] == 512
+
+
 def test_a_subset_of_puzzles_or_rollouts_reproduces_the_same_rows(tiny_ckpt, puzzles):
     full = search(tiny_ckpt, puzzles, K=4, sigma=0.3).records
     fewer_k = search(tiny_ckpt, puzzles, K=2, sigma=0.3).records

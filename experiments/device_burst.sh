@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# One prepared run for a session that is lent a GPU machine (the `device` tool): the GPU's ~10 minutes go to
+# the work that takes this project's CPUs days, and everything it makes comes back under $OUT.
+#   device run: bash experiments/device_burst.sh sudoku    (timeout_s 600)
+#   device run: bash experiments/device_burst.sh ppbench   (once results/data/ppbench/train exists: carry it)
+# The machine gets this working tree as it is, resume states included: stop the local `ptrm train` of the
+# same run first (pkill -f "ptrm train"), and after the call unpack what came back over the tree:
+#   for f in FILES_AT/*.tar.gz; do tar -xzf "$f"; done    # then read FILES_AT/*.log, and commit
+# Everything here is resumable, so a second call (if device time is left) goes on where the first stopped.
+#
+# sudoku:  the GPU path's checks (the test suite, in the background), the long Sudoku run to its last step,
+#          experiments/evidence.sh (issue 10), and the search benchmark at 512 and 8192 rows per batch.
+# ppbench: the PPBench model (issue 16), trained until the time runs out (resumable: the next burst goes on),
+#          then experiments/ppbench.py --adaptive on what it reached.
+# Each stage runs under a deadline (BUDGET seconds from the start, 540 by default), so the run ends inside the
+# call and packs what it finished: one tarball per results folder, holding only the files this run wrote.
+set -uo pipefail
+STAGE=${1:-sudoku}
+END=$((SECONDS + ${BUDGET:-540}))
+OUT=${OUT:-/tmp/burst-out}
+mkdir -p "$OUT"
+STAMP=$(mktemp) && sleep 1  # files newer than this are what the run made
+# The GPU image has python3 and the libraries but not this package, nor a `python`: both from the tree.
+BIN=$(mktemp -d)
+printf '#!/bin/sh\nexec python3 -c "from cli.main import main; main(prog_name=\\"ptrm\\")" "$@"\n' >"$BIN/ptrm"
+chmod +x "$BIN/ptrm" && ln -s "$(command -v python3)" "$BIN/python"
+export PATH=$BIN:$PATH PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+
+left() { echo $((END - SECONDS - ${1:-0})); }
+log() { echo "[$(date +%T) +${SECONDS}s] $*" | tee -a "$OUT/burst.log"; }
+run() {  # run SECONDS_CAP CMD...: the command under a deadline, its output in burst.log
+    local cap=$1; shift
+    [ "$cap" -gt 5 ] || { log "skipped (no time left): $*"; return 1; }
+    log "start (cap ${cap}s): $*"
+    # SIGINT first: `ptrm train` saves its resume state on it, a search keeps its finished work items
+    timeout -s INT -k 20 "$cap" "$@" >>"$OUT/burst.log" 2>&1
+    local rc=$?
+    log "rc=$rc: $*"
+    return $rc
+}
+pack() {  # pack NAME FOLDER...: the files under FOLDERs written since the start, as OUT/NAME.tar.gz
+    local name=$1; shift
+    local files
+    files=$(find "$@" -type f -newer "$STAMP" ! -name resume-adam.pt ! -name '*.tmp' 2>/dev/null)
+    [ -n "$files" ] && tar -czf "$OUT/$name.tar.gz" $files && log "packed $name: $(echo "$files" | wc -l) files"
+}
+
+log "stage $STAGE; $(nvidia-smi -L 2>&1 | head -1)"
+python3 -m ptrm.hardware 2>&1 | tee -a "$OUT/burst.log"
+
+case $STAGE in
+sudoku)
+    # The test suite runs beside the rest (the GPU has room; tests use tiny models). Modules that need ray or
+    # ortools, absent from the GPU image, fail to collect and say so; the rest runs.
+    timeout "$(left 30)" python3 -m pytest -q -n 8 -p no:cacheprovider --continue-on-collection-errors \
+        >"$OUT/tests.log" 2>&1 &
+    TESTS=$!
+    [ -d data/sudoku-train ] || run "$(left)" ptrm data sudoku --out data/sudoku-train --train 60000 --test 0 \
+        --seed 0 --max-clues 40
+    run "$(left 300)" ptrm train experiments/train_sudoku_long.yaml --resume checkpoint_minutes=1
+    pack train results/training/long
+    pack snapshots results/checkpoints/long
+    run "$(left 90)" bash experiments/evidence.sh
+    pack evidence results/evidence results/progress results/figures results/checkpoints/sudoku.pt
+    wait $TESTS; log "tests rc=$? (tests.log)"
+    for rows in 512 8192; do
+        run "$(left 10)" python3 benchmarks/bench_search.py --rows $rows --memory-puzzles 8
+    done
+    ;;
+ppbench)
+    [ -d results/data/ppbench/train ] || { log "results/data/ppbench/train is missing: carry it"; exit 1; }
+    RESUME=$([ -f results/training/ppbench/resume.pt ] && echo --resume)
+    # max_minutes counts across resumes: this burst adds what it can spare, then the run stops cleanly
+    # (an unfinished cosine, said in its metrics) and writes model.pt for the table
+    SPENT=$(python3 -c "import torch; print(torch.load('results/training/ppbench/resume.pt', weights_only=True)['elapsed'])" 2>/dev/null || echo 0)
+    run "$(left 120)" ptrm train experiments/train_ppbench.yaml $RESUME \
+        max_minutes="$(python3 -c "print(round(($SPENT + $(left 170)) / 60, 2))")"
+    pack train results/training/ppbench results/checkpoints/ppbench
+    [ -f results/training/ppbench/model.pt ] &&
+        run "$(left 10)" python3 experiments/ppbench.py results/training/ppbench/model.pt --adaptive
+    pack table results/ppbench
+    ;;
+*)  log "unknown stage $STAGE (sudoku | ppbench)"; exit 2 ;;
+esac
+log "done"
