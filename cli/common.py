@@ -68,7 +68,8 @@ _SEARCH_FLAGS = {
     "give_up_step": (("--give-up-step",), "The first supervision step at which --give-up-q applies."),
 }
 _CHOICES = {"noise_on": NOISE_TARGETS, "sigma_scale": SIGMA_SCALES, "dtype": DTYPES}
-_OPTIONAL = {"D": int, "chunk_size": int, "halt_q": float, "stop_q": float, "give_up_q": float}  # the type of fields whose default None means off/auto
+# the type of fields whose default None means off or auto
+_OPTIONAL = {"D": int, "chunk_size": int, "halt_q": float, "stop_q": float, "give_up_q": float}
 
 
 def _search_option(name: str, default):

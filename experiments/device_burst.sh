@@ -2,7 +2,8 @@
 # One prepared run for a session that is lent a GPU machine (the `device` tool): the GPU's ~10 minutes go to
 # the work that takes this project's CPUs days, and everything it makes comes back under $OUT.
 #   device run: bash experiments/device_burst.sh sudoku    (timeout_s 600)
-#   device run: bash experiments/device_burst.sh ppbench   (once results/data/ppbench/train exists: carry it)
+#   device run: bash experiments/device_burst.sh ppbench   (once `ptrm data ppbench` has built its splits:
+#               carry results/data/ppbench/train, results/data/ppbench/test, results/data/ppbench/identifiers.json)
 # The machine gets this working tree as it is, resume states included: stop the local `ptrm train` of the
 # same run first (pkill -f "ptrm train"), and after the call unpack what came back over the tree:
 #   for f in FILES_AT/*.tar.gz; do tar -xzf "$f"; done    # then read FILES_AT/*.log, and commit
@@ -26,7 +27,8 @@ printf '#!/bin/sh\nexec python3 -c "from cli.main import main; main(prog_name=\\
 chmod +x "$BIN/ptrm" && ln -s "$(command -v python3)" "$BIN/python"
 export PATH=$BIN:$PATH PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 
-left() { echo $((END - SECONDS - ${1:-0})); }
+left() { echo $((END - SECONDS - ${1:-0})); }  # seconds to the deadline, less a reserve
+upto() { local l; l=$(left 5); echo $(($1 < l ? $1 : l)); }  # at most $1 seconds, and never past the deadline
 log() { echo "[$(date +%T) +${SECONDS}s] $*" | tee -a "$OUT/burst.log"; }
 run() {  # run SECONDS_CAP CMD...: the command under a deadline, its output in burst.log
     local cap=$1; shift
@@ -57,14 +59,20 @@ sudoku)
     TESTS=$!
     [ -d data/sudoku-train ] || run "$(left)" ptrm data sudoku --out data/sudoku-train --train 60000 --test 0 \
         --seed 0 --max-clues 40
-    run "$(left 300)" ptrm train experiments/train_sudoku_long.yaml --resume checkpoint_minutes=1
+    run "$(left 280)" ptrm train experiments/train_sudoku_long.yaml --resume checkpoint_minutes=1
     pack train results/training/long
     pack snapshots results/checkpoints/long
-    run "$(left 90)" bash experiments/evidence.sh
+    # evidence.sh needs the last snapshot; short of it, the progress cells of the snapshots at hand (the same
+    # folders, so evidence.sh later skips them)
+    if [ -f results/checkpoints/long/step-010000.pt ]; then
+        run "$(left 100)" bash experiments/evidence.sh
+    else
+        run "$(left 100)" python3 experiments/progress.py results/checkpoints/long/step-0{02500,05000,07500}.pt
+    fi
     pack evidence results/evidence results/progress results/figures results/checkpoints/sudoku.pt
     wait $TESTS; log "tests rc=$? (tests.log)"
     for rows in 512 8192; do
-        run "$(left 10)" python3 benchmarks/bench_search.py --rows $rows --memory-puzzles 8
+        run "$(upto 45)" python3 benchmarks/bench_search.py --rows $rows --memory-puzzles 8
     done
     ;;
 ppbench)
@@ -72,7 +80,8 @@ ppbench)
     RESUME=$([ -f results/training/ppbench/resume.pt ] && echo --resume)
     # max_minutes counts across resumes: this burst adds what it can spare, then the run stops cleanly
     # (an unfinished cosine, said in its metrics) and writes model.pt for the table
-    SPENT=$(python3 -c "import torch; print(torch.load('results/training/ppbench/resume.pt', weights_only=True)['elapsed'])" 2>/dev/null || echo 0)
+    SPENT=$(python3 -c "import torch; print(torch.load('results/training/ppbench/resume.pt',
+        weights_only=True)['elapsed'])" 2>/dev/null || echo 0)
     run "$(left 120)" ptrm train experiments/train_ppbench.yaml $RESUME \
         max_minutes="$(python3 -c "print(round(($SPENT + $(left 170)) / 60, 2))")"
     pack train results/training/ppbench results/checkpoints/ppbench

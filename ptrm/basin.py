@@ -34,7 +34,8 @@ def basin_states(ckpt, pset, cfg: SearchConfig, puzzle: int | None = None, max_t
     if puzzle is not None and not 0 <= puzzle < len(pset):
         raise PtrmError(f"--puzzle {puzzle} is outside 0..{len(pset) - 1}")
     det_cfg = replace(cfg, K=1, sigma=0.0)
-    items = [WorkItem(puzzle, puzzle + 1, 0, 1)] if puzzle is not None else work_items(len(pset), 1, cfg.chunk(ckpt.model.device))
+    items = ([WorkItem(puzzle, puzzle + 1, 0, 1)] if puzzle is not None
+             else work_items(len(pset), 1, cfg.chunk(ckpt.model.device)))
     parts = [run_item(ckpt.model, pset, it, det_cfg, return_states=True) for it in items]
     det = pd.concat(parts, ignore_index=True)
     det_states = np.concatenate([d.attrs["zH"] for d in parts])  # row i = det row i
