@@ -14,10 +14,13 @@ session on another machine: `resume.pt` (step, curve, RNG states, weights), `res
 `resume-adam.pt` (AdamW moments). The moments are optional: with beta2 = 0.95 they forget in ~20 steps, so a
 resume without them restarts AdamW's moment estimates (bias-corrected) and says so.
 """
+import contextlib
 import copy
 import dataclasses
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,6 +189,23 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (kill, `timeout`, a scheduler's preemption) stops training as Ctrl-C does, so the resume state
+    is saved; background jobs of a non-interactive shell ignore Ctrl-C, and `kill` is how they are stopped."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False):
         self.cfg = cfg
@@ -283,8 +303,9 @@ class Trainer:
         t0 = time.time()
         bar = tqdm(total=self.cfg.max_steps or None, initial=self.step, disable=not progress, unit="step")
         try:
-            self._loop(bar, t0)
-        except KeyboardInterrupt:  # Ctrl-C: keep what was learned, then stop
+            with _sigterm_interrupts():
+                self._loop(bar, t0)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what was learned, then stop
             self.elapsed += time.time() - t0
             self._save_resume()
             raise PtrmError(f"interrupted at step {self.step}; continue with --resume") from None

@@ -1,11 +1,17 @@
 """Training: a short run learns, checkpoints round-trip, resume continues, bad configs are refused."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
 import yaml
 from click.testing import CliRunner
 
 from cli.main import main
-from ptrm.checkpoint import load_checkpoint
+from ptrm.checkpoint import load_checkpoint, read_file
 from ptrm.data import generate_sudoku_set, write_official, write_ppbench_golden
 from ptrm.errors import PtrmError
 from ptrm.evaluate import evaluate
@@ -65,6 +71,22 @@ def test_snapshots_along_training_and_a_resume_without_adam_moments(tmp_path, da
     resumed = Trainer(load_config(path, ["max_steps=10"]), resume=True)
     assert resumed.step == 8 and "AdamW moments restart" in capsys.readouterr().out
     assert resumed.run(progress=False)["train_steps"] == 10
+
+
+def test_sigterm_stops_a_run_with_its_resume_state_saved(tmp_path, data_dir):
+    # kill, `timeout` and a scheduler's preemption send SIGTERM; background jobs of a script ignore Ctrl-C
+    path = write_config(tmp_path, data_dir, max_steps=10**6, max_minutes=60, checkpoint_minutes=60)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", "train", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    while not (tmp_path / "out").exists() and proc.poll() is None:  # run() makes it, then starts the loop
+        time.sleep(0.1)
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=60)[0].decode()
+    step = read_file(tmp_path / "out" / "resume.pt")["step"]  # no periodic save in an hour: the signal's
+    assert proc.returncode != 0 and step > 0
+    assert f"interrupted at step {step}; continue with --resume" in output
 
 
 def test_stablemax_loss_is_a_proper_cross_entropy():
