@@ -2,8 +2,9 @@
 # One prepared run for a session that is lent a GPU machine (the `device` tool): the GPU's ~10 minutes go to
 # the work that takes this project's CPUs days, and everything it makes comes back under $OUT.
 #   device run: bash experiments/device_burst.sh sudoku    (timeout_s 600)
-#   device run: bash experiments/device_burst.sh ppbench   (once `ptrm data ppbench` has built its splits:
-#               carry results/data/ppbench/train, results/data/ppbench/test, results/data/ppbench/identifiers.json)
+#   device run: bash experiments/device_burst.sh ppbench   (carry .burst: the splits `ptrm data ppbench` built
+#               here, 47 MB raw, packed first: echo /.burst/ >>.git/info/exclude; mkdir -p .burst; tar -czf
+#               .burst/ppbench-splits.tar.gz results/data/ppbench/{train,test,identifiers.json})
 # The machine gets this working tree as it is, resume states included: stop the local `ptrm train` of the
 # same run first (pkill -f "ptrm train"), and after the call unpack what came back over the tree:
 #   for f in FILES_AT/*.tar.gz; do tar -xzf "$f"; done    # then read FILES_AT/*.log, and commit
@@ -76,7 +77,8 @@ sudoku)
     done
     ;;
 ppbench)
-    [ -d results/data/ppbench/train ] || { log "results/data/ppbench/train is missing: carry it"; exit 1; }
+    [ -f .burst/ppbench-splits.tar.gz ] && tar -xzf .burst/ppbench-splits.tar.gz
+    [ -d results/data/ppbench/train ] || { log "results/data/ppbench/train is missing: carry .burst"; exit 1; }
     RESUME=$([ -f results/training/ppbench/resume.pt ] && echo --resume)
     # max_minutes counts across resumes: this burst adds what it can spare, then the run stops cleanly
     # (an unfinished cosine, said in its metrics) and writes model.pt for the table

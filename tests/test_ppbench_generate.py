@@ -1,6 +1,9 @@
 """PPBench generators: every puzzle obeys its kind's rules and has one solution (proved by the CP-SAT solver),
 generation is deterministic per (kind, seed, index), and the 8 dihedral transforms and the trajectory samples
 keep puzzles solved by their solutions."""
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +240,24 @@ def test_training_examples_are_the_puzzle_and_its_samples_transformed(boards):
     for ex in examples[1:]:
         decided = ex.given != UNDECIDED
         np.testing.assert_array_equal(ex.given[decided], ex.solution[decided])
+
+
+def test_without_ortools_only_drawing_new_puzzles_is_refused(boards):
+    # a machine without OR-Tools (the GPU image, say) still runs every command; a draw says what is missing
+    code = f"""
+import sys
+sys.modules["ortools"] = None  # as if it were not installed
+from cli.main import main  # every command loads, the PPBench reader and generator modules with them
+from ptrm.errors import PtrmError
+from ptrm.tasks.ppbench import generate, solve
+from ptrm.tasks.ppbench.board import Board
+import numpy as np
+try:
+    solve.build(Board("lightup", np.array({boards["lightup"].clues.tolist()}, np.int16)))
+except PtrmError as e:
+    print(e)
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "solving lightup puzzles needs OR-Tools, which is not installed: pip install ortools"

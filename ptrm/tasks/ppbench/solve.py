@@ -17,12 +17,18 @@ nurikabe, 1.5x on tapa, 0.8x on heyawake.)
 
 Solves run on one worker, so results and branch counts are deterministic for a given model.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
 
 import numpy as np
-from ortools.sat.python import cp_model
+
+try:  # only drawing new puzzles needs OR-Tools: reading, checking and training on drawn ones work without it
+    from ortools.sat.python import cp_model
+except ImportError:
+    cp_model = None
 
 from ptrm.errors import PtrmError
 from ptrm.tasks import sudoku
@@ -330,6 +336,8 @@ def build(board: Board) -> Model:
     """The CP-SAT model of `board`'s rules and clues (not sudoku: see `ptrm.tasks.sudoku`)."""
     if board.kind not in _BUILDERS:
         raise PtrmError(f"no CP-SAT model for kind {board.kind!r}; kinds: {', '.join(_BUILDERS)}")
+    if cp_model is None:
+        raise PtrmError(f"solving {board.kind} puzzles needs OR-Tools, which is not installed: pip install ortools")
     m = cp_model.CpModel()
     return Model(m, _BUILDERS[board.kind](m, board), board.clues.shape)
 
