@@ -53,8 +53,8 @@ python3 -m ptrm.hardware 2>&1 | tee -a "$OUT/burst.log"
 
 case $STAGE in
 sudoku)
-    # The test suite runs beside the rest (the GPU has room; tests use tiny models). Modules that need ray or
-    # ortools, absent from the GPU image, fail to collect and say so; the rest runs.
+    # The test suite runs beside the rest (the GPU has room; tests use tiny models). Tests that need what the
+    # GPU image lacks (ray, ortools, Node) skip or fail and say why; the rest runs.
     timeout "$(left 30)" python3 -m pytest -q -n 8 -p no:cacheprovider --continue-on-collection-errors \
         >"$OUT/tests.log" 2>&1 &
     TESTS=$!
