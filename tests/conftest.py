@@ -1,4 +1,6 @@
 """Shared fixtures: a tiny random TRM checkpoint with a few generated Sudoku puzzles inside."""
+import os
+
 import pytest
 import torch
 
@@ -38,3 +40,8 @@ def tiny_ckpt(tmp_path_factory, puzzles):
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_checkpoint(path, model, task="sudoku", test_set=pack_test_set(puzzles), metrics={})
     return path
+
+
+def subprocess_env() -> dict:
+    """The environment for a child Python that imports this checkout (tests run from the repository root)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}

@@ -23,7 +23,7 @@ from ptrm.model import TRM
 from ptrm.store import load_run, save_run
 from ptrm.train import Trainer
 
-from conftest import tiny_config
+from conftest import tiny_config, subprocess_env
 
 KILLS = 2  # per target: each costs a Python start-up (torch import), seconds on a busy machine
 
@@ -72,7 +72,7 @@ def kill_writer_at_random_moments(target, out, seed=0):
     rng = random.Random(seed)
     code = SETUP.format(tests=os.path.dirname(__file__)) + f"from pathlib import Path\nOUT = Path({str(out)!r})\n" \
         + textwrap.dedent(WRITERS[target]).format()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    env = subprocess_env()
     for _ in range(KILLS):
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env)
         assert proc.stdout.readline().strip() == b"ready"

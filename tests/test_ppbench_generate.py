@@ -1,7 +1,6 @@
 """PPBench generators: every puzzle obeys its kind's rules and has one solution (proved by the CP-SAT solver),
 generation is deterministic per (kind, seed, index), and the 8 dihedral transforms and the trajectory samples
 keep puzzles solved by their solutions."""
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import subprocess_env
 from ptrm.errors import PtrmError
 from ptrm.tasks.ppbench import augment, generate, solve
 from ptrm.tasks.ppbench.board import BLACK, KINDS, TAPA_INDEX, UNDECIDED, WHITE, Board
@@ -257,7 +257,7 @@ try:
 except PtrmError as e:
     print(e)
 """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    env = subprocess_env()
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "solving lightup puzzles needs OR-Tools, which is not installed: pip install ortools"

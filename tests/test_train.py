@@ -1,5 +1,4 @@
 """Training: a short run learns, checkpoints round-trip, resume continues, bad configs are refused."""
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from cli.main import main
+from conftest import subprocess_env
 from ptrm.checkpoint import load_checkpoint, read_file
 from ptrm.data import generate_sudoku_set, write_official, write_ppbench_golden
 from ptrm.errors import PtrmError
@@ -76,7 +76,7 @@ def test_snapshots_along_training_and_a_resume_without_adam_moments(tmp_path, da
 def test_sigterm_stops_a_run_with_its_resume_state_saved(tmp_path, data_dir):
     # kill, `timeout` and a scheduler's preemption send SIGTERM; background jobs of a script ignore Ctrl-C
     path = write_config(tmp_path, data_dir, max_steps=10**6, max_minutes=60, checkpoint_minutes=60)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    env = subprocess_env()
     proc = subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", "train", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     while not (tmp_path / "out").exists() and proc.poll() is None:  # run() makes it, then starts the loop
