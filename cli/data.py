@@ -6,7 +6,7 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from ptrm import data
+from ptrm import builders, data
 from cli.common import stack
 from ptrm.errors import PtrmError
 from ptrm.tasks.ppbench import board as ppbench_board
@@ -85,7 +85,7 @@ def ppbench(out, n, types, heldout, samples, seed, keep, workers):
     bad = [k for k in kinds if k not in ppbench_board.KINDS]
     if bad:
         raise PtrmError(f"--types: unknown type {bad[0]!r}; types: {', '.join(ppbench_board.KINDS)}")
-    summary = data.write_ppbench_golden(out)
+    summary = builders.write_ppbench_golden(out)
     for kind, s in summary.items():
         why = "; ".join(f"{count} {reason}" for reason, count in s["skipped"].items())
         click.echo(f"{kind:<11} kept {s['kept']:>2}, skipped {sum(s['skipped'].values()):>2}" + (f" ({why})" if why else "")
@@ -96,12 +96,12 @@ def ppbench(out, n, types, heldout, samples, seed, keep, workers):
     for kind in kinds:
         t = time.perf_counter()
         with tqdm(total=n, desc=kind, unit="puzzle") as bar:
-            sets[kind], ratings = data.generated_ppbench(out / "generated", kind, n, seed, keep, workers, bar.update)
+            sets[kind], ratings = builders.generated_ppbench(out / "generated", kind, n, seed, keep, workers, bar.update)
         spread = lambda xs: "/".join(f"{q:.0f}" for q in np.percentile(xs, [5, 50, 95]))
         click.echo(f"{kind:<11} {n} puzzles ({time.perf_counter() - t:.0f} s); clues p5/p50/p95 "
                    f"{spread([ppbench_generate.n_clues(b) for b in sets[kind]])}; rating (search branches) "
                    f"p5/p50/p95 {spread(ratings)}, {100 * np.mean(ratings == 0):.0f}% need none")
-    counts = data.build_ppbench(sets, out, heldout, samples, seed)
+    counts = builders.build_ppbench(sets, out, heldout, samples, seed)
     for kind, c in counts.items():
         click.echo(f"{kind:<11} held out {c['heldout']} -> {out / 'heldout' / (kind + '.csv')}; "
                    f"{c['train_puzzles']} training puzzles -> {c['train_examples']} examples")
@@ -124,7 +124,7 @@ def ppbench(out, n, types, heldout, samples, seed, keep, workers):
 @click.option("--overwrite", is_flag=True, help="Replace splits that already exist.")
 def arc(out, source, subsets, test_set, num_aug, seed, limit, overwrite):
     """Build the official ARC-AGI layout; same inputs and seed give the official builder's files."""
-    c = data.build_arc(source, out, subsets, test_set, num_aug, seed, limit, overwrite)
+    c = builders.build_arc(source, out, subsets, test_set, num_aug, seed, limit, overwrite)
     click.echo(f"{out}: {c['tasks']} tasks ({c['test_tasks']} in test/), {c['identifiers']} identifiers; "
                f"train {c['train']['puzzles']} puzzles / {c['train']['examples']} examples, "
                f"test {c['test']['puzzles']} puzzles / {c['test']['examples']} examples")

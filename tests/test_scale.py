@@ -1,6 +1,5 @@
 """Scale: a search streamed over many puzzles keeps its memory flat, and runs over windows (--offset,
 --limit) concatenate to the whole run byte for byte (records' `puzzle` is the index in the whole set)."""
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner

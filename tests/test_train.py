@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from cli.main import main
 from conftest import subprocess_env
 from ptrm.checkpoint import load_checkpoint, read_file
-from ptrm.data import generate_sudoku_set, write_official, write_ppbench_golden
+from ptrm.builders import write_ppbench_golden
+from ptrm.data import generate_sudoku_set, write_official
 from ptrm.errors import PtrmError
 from ptrm.evaluate import evaluate
 from ptrm.train import Trainer, load_config, sequence_loss
