@@ -10,8 +10,8 @@
 #   for f in FILES_AT/*.tar.gz; do tar -xzf "$f"; done    # then read FILES_AT/*.log, and commit
 # Everything here is resumable, so a second call (if device time is left) goes on where the first stopped.
 #
-# sudoku:  the GPU path's checks (the test suite, in the background), the long Sudoku run to its last step (done),
-#          experiments/evidence.sh (issue 10), and the search benchmark at 512 and 8192 rows per batch.
+# sudoku:  the GPU path's checks (the test suite, in the background), experiments/evidence.sh (issue 10),
+#          and the search benchmark at 512 and 8192 rows per batch.
 # ppbench: the PPBench model (issue 16), trained until the time runs out (resumable: the next burst goes on),
 #          then experiments/ppbench.py --adaptive on what it reached.
 # Each stage runs under a deadline (BUDGET seconds from the start, 540 by default), so the run ends inside the
@@ -58,20 +58,7 @@ sudoku)
     timeout "$(left 30)" python3 -m pytest -q -n 8 -p no:cacheprovider --continue-on-collection-errors \
         >"$OUT/tests.log" 2>&1 &
     TESTS=$!
-    if [ ! -f results/checkpoints/long/step-010000.pt ]; then  # the run finished in session 8, on a CPU
-        [ -d data/sudoku-train ] || run "$(left)" ptrm data sudoku --out data/sudoku-train --train 60000 --test 0 \
-            --seed 0 --max-clues 40
-        run "$(left 280)" ptrm train experiments/train_sudoku_long.yaml --resume checkpoint_minutes=1
-    fi
-    pack train results/training/long
-    pack snapshots results/checkpoints/long
-    # evidence.sh needs the last snapshot; short of it, the progress cells of the snapshots at hand (the same
-    # folders, so evidence.sh later skips them)
-    if [ -f results/checkpoints/long/step-010000.pt ]; then
-        run "$(left 100)" bash experiments/evidence.sh
-    else
-        run "$(left 100)" python3 experiments/progress.py results/checkpoints/long/step-0{02500,05000,07500}.pt
-    fi
+    run "$(left 100)" bash experiments/evidence.sh  # on the long run's snapshots (it finished on a CPU)
     pack evidence results/evidence results/progress results/figures results/checkpoints/sudoku.pt
     wait $TESTS; log "tests rc=$? (tests.log)"
     for rows in 512 8192; do
