@@ -2,6 +2,7 @@
 
     python experiments/evidence.py select CKPT [CKPT ...]   # on sudoku-hard 1000-1255, never reported
     python experiments/evidence.py findings CKPT [--limit 500] [--sweep-limit 256]
+    python experiments/evidence.py read RUN [RUN ...] --out DIR   # (a), (b), (e) from finished runs
 
 `select` runs K=16, sigma 0.3 at each checkpoint's N_sup on puzzles the reported tables never use (the
 second 1,000 of results/data/sudoku-hard; every checkpoint ships the first 1,000 as its test set) and names
@@ -67,6 +68,41 @@ def sweep(ck, pset, sigmas, D, cfg, folder) -> dict:
     return {s: load_run(folder / cell_name(s, D)) for s in sigmas}
 
 
+def headline(width: dict, K: int, figures: Path) -> list[str]:
+    """Per sigma: the run's summary table, the share of the deterministic error best-Q@K closes, and the width
+    and Q-tracking figures."""
+    lines = []
+    for s, run in width.items():
+        table = summary(run).set_index("method")
+        det, best = table.at["deterministic TRM", "accuracy"], table.at[f"best-Q@{K}", "accuracy"]
+        lines += [f"### sigma {s:g}", "", markdown(summary(run)), "",
+                  f"- deterministic error closed by best-Q@{K}: {100 * (best - det) / (100 - det):.1f}%; "
+                  f"best-Q@{K} trails pass@{K} by {table.at[f'pass@{K} (oracle)', 'accuracy'] - best:.1f} points",
+                  ""]
+        plots.width_scaling(run, figures / f"width_sigma={s:g}.png")
+        plots.q_tracking(run, figures / f"q_tracking_sigma={s:g}.png")
+    return lines
+
+
+def selection(width: dict, K: int) -> list[str]:
+    """Findings (a), (b) and (e) on runs with per-step records, keyed by sigma: they need no new rollouts."""
+    lines = ["## (a) best-Q@k tracks pass@k, (b) mode@k trails best-Q@k", "",
+             "Differences: mean per-puzzle difference in points [95% paired bootstrap interval].", "",
+             "| sigma | k | best-Q@k | pass@k | mode@k | pass - best-Q | best-Q - mode |",
+             "|---|---|---|---|---|---|---|"]
+    for s, run in width.items():
+        for k in curve_ks(K):
+            b, p, m = (at_k(run.records, rule, k) for rule in ("best_q", "pass", "mode"))
+            lines.append(f"| {s:g} | {k} | {100 * b.mean():.1f} | {100 * p.mean():.1f} | {100 * m.mean():.1f} | "
+                         f"{fmt(paired(p, b))} | {fmt(paired(b, m))} |")
+    lines += ["", f"## (e) best-Q over (rollout, step) pairs against best-Q over final steps, K={K}", "",
+              "| sigma | final steps | all (k, t) pairs | difference |", "|---|---|---|---|"]
+    for s, run in width.items():
+        final, pairs = at_k(run.records, "best_q", K), at_k(best_step(run.records), "best_q", K)
+        lines.append(f"| {s:g} | {100 * final.mean():.1f} | {100 * pairs.mean():.1f} | {fmt(paired(pairs, final))} |")
+    return lines
+
+
 def select(args):
     pset = load_puzzles(args.data)
     window = pset.subset(slice(args.offset, args.offset + args.limit))
@@ -99,34 +135,11 @@ def findings(args):
     rows = measure(args.ckpt, PROGRESS["sigmas"], SearchConfig(K=K, per_step=True), args.limit, args.progress)
     width = {s: load_run(args.progress / args.ckpt.stem / cell_name(s, N)) for s in PROGRESS["sigmas"]}
     lines += [f"## Headline: K={K}, D={N}, the first {args.limit} test puzzles", ""]
-    for s, run in width.items():
-        table = summary(run).set_index("method")
-        det, best = table.at["deterministic TRM", "accuracy"], table.at[f"best-Q@{K}", "accuracy"]
-        lines += [f"### sigma {s:g}", "", markdown(summary(run)), "",
-                  f"- deterministic error closed by best-Q@{K}: {100 * (best - det) / (100 - det):.1f}%; "
-                  f"best-Q@{K} trails pass@{K} by {table.at[f'pass@{K} (oracle)', 'accuracy'] - best:.1f} points",
-                  ""]
-        plots.width_scaling(run, figures / f"width_sigma={s:g}.png")
-        plots.q_tracking(run, figures / f"q_tracking_sigma={s:g}.png")
+    lines += headline(width, K, figures)
     atomic_write_text(args.out / "headline.csv", pd.DataFrame(rows).to_csv(index=False))
     lines += [f"The same rows with intervals, and the failures some rollout solves ({args.out}/headline.csv):",
               "", markdown(pd.DataFrame(rows).drop(columns="checkpoint")), ""]
-
-    # (a), (b), (e) on the headline runs.
-    lines += ["## (a) best-Q@k tracks pass@k, (b) mode@k trails best-Q@k", "",
-              "Differences: mean per-puzzle difference in points [95% paired bootstrap interval].", "",
-              "| sigma | k | best-Q@k | pass@k | mode@k | pass - best-Q | best-Q - mode |",
-              "|---|---|---|---|---|---|---|"]
-    for s, run in width.items():
-        for k in curve_ks(K):
-            b, p, m = (at_k(run.records, rule, k) for rule in ("best_q", "pass", "mode"))
-            lines.append(f"| {s:g} | {k} | {100 * b.mean():.1f} | {100 * p.mean():.1f} | {100 * m.mean():.1f} | "
-                         f"{fmt(paired(p, b))} | {fmt(paired(b, m))} |")
-    lines += ["", f"## (e) best-Q over (rollout, step) pairs against best-Q over final steps, K={K}", "",
-              "| sigma | final steps | all (k, t) pairs | difference |", "|---|---|---|---|"]
-    for s, run in width.items():
-        final, pairs = at_k(run.records, "best_q", K), at_k(best_step(run.records), "best_q", K)
-        lines.append(f"| {s:g} | {100 * final.mean():.1f} | {100 * pairs.mean():.1f} | {fmt(paired(pairs, final))} |")
+    lines += selection(width, K)
 
     # (c) the sigma curve on the first --sweep-limit puzzles at K=32: the headline sigmas are the heads of
     # the headline runs (the same rollouts), sigma 0 is the deterministic model, the rest one sweep.
@@ -186,6 +199,27 @@ def findings(args):
     print("\n".join(lines))
 
 
+def read(args):
+    """Findings (a), (b), (e) and the headline tables from finished runs with per-step records (e.g. the adaptive
+    headline run, results/progress-adaptive/*/sigma=*): no new rollouts."""
+    runs = [load_run(folder) for folder in args.runs]
+    width = {run.manifest["search"]["sigma"]: run for run in runs}
+    Ks = {run.manifest["search"]["K"] for run in runs}
+    if len(width) < len(runs) or len(Ks) > 1:
+        raise SystemExit(f"error: read wants runs of one K with distinct sigmas; got K {sorted(Ks)}, "
+                         f"sigmas {[run.manifest['search']['sigma'] for run in runs]}")
+    K = Ks.pop()
+    search = runs[0].manifest["search"]
+    rule = ("adaptive (halt_q {halt_q}, settle {settle}, give_up_q {give_up_q}), at most D={D}".format(**search)
+            if search.get("halt_q") is not None else f"fixed D={search['D']}")
+    lines = [f"# Findings read from {', '.join(map(str, args.runs))}", "",
+             f"Checkpoint {runs[0].manifest['checkpoint']['path']}, {runs[0].manifest['data']['n_puzzles']} "
+             f"test puzzles, K={K}, {rule}.", ""]
+    lines += headline(width, K, args.out / "figures") + selection(width, K)
+    atomic_write_text(args.out / "findings.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -202,10 +236,12 @@ def main():
     f.add_argument("--sweep-limit", type=int, default=256)
     f.add_argument("--wide-K", type=int, default=256, help="rollouts per deterministic failure in the limits table")
     f.add_argument("--progress", type=Path, default=Path("results/progress"))
-    for q in (s, f):
+    r = sub.add_parser("read", help="findings (a), (b), (e) from finished runs with per-step records")
+    r.add_argument("runs", nargs="+", type=Path, help="run folders of one checkpoint and K, one per sigma")
+    for q in (s, f, r):
         q.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args()
-    {"select": select, "findings": findings}[args.command](args)
+    {"select": select, "findings": findings, "read": read}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,12 @@ def test_evidence_selects_a_checkpoint_and_writes_every_finding(tiny_ckpt, tmp_p
     for figure in ("sigma_curve", "depth_vs_width", "width_sigma=0.3", "q_tracking_sigma=0.1"):
         assert (out / "figures" / f"{figure}.png").stat().st_size > 0, figure
 
+    # The findings that need no new rollouts, read back from the same finished cells, give the same tables.
+    cells = sorted((tmp_path / "progress" / tiny_ckpt.stem).glob("sigma=*"))
+    script("evidence.py", "read", *cells, "--out", tmp_path / "read", cwd=tmp_path)
+    read = (tmp_path / "read" / "findings.md").read_text()
+    assert read[read.index("## (a)"):] == text[text.index("## (a)"):text.index("## (c)")].rstrip() + "\n"
+
 
 def test_ppbench_table_names_each_type_with_intervals(tmp_path):
     torch.manual_seed(0)
