@@ -204,11 +204,11 @@ def read(args):
     headline run, results/progress-adaptive/*/sigma=*): no new rollouts."""
     runs = [load_run(folder) for folder in args.runs]
     width = {run.manifest["search"]["sigma"]: run for run in runs}
-    Ks = {run.manifest["search"]["K"] for run in runs}
-    if len(width) < len(runs) or len(Ks) > 1:
-        raise SystemExit(f"error: read wants runs of one K with distinct sigmas; got K {sorted(Ks)}, "
-                         f"sigmas {[run.manifest['search']['sigma'] for run in runs]}")
-    K = Ks.pop()
+    same = {(run.manifest["checkpoint"]["sha256"], run.manifest["search"]["K"]) for run in runs}
+    if len(width) < len(runs) or len(same) > 1:
+        raise SystemExit(f"error: read wants runs of one checkpoint and K with distinct sigmas; got "
+                         f"{len(same)} (checkpoint, K) pairs, sigmas {[run.manifest['search']['sigma'] for run in runs]}")
+    K = same.pop()[1]
     search = runs[0].manifest["search"]
     rule = ("adaptive (halt_q {halt_q}, settle {settle}, give_up_q {give_up_q}), at most D={D}".format(**search)
             if search.get("halt_q") is not None else f"fixed D={search['D']}")
