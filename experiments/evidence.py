@@ -206,8 +206,8 @@ def read(args):
     width = {run.manifest["search"]["sigma"]: run for run in runs}
     same = {(run.manifest["checkpoint"]["sha256"], run.manifest["search"]["K"]) for run in runs}
     if len(width) < len(runs) or len(same) > 1:
-        raise SystemExit(f"error: read wants runs of one checkpoint and K with distinct sigmas; got "
-                         f"{len(same)} (checkpoint, K) pairs, sigmas {[run.manifest['search']['sigma'] for run in runs]}")
+        raise SystemExit(f"error: read wants runs of one checkpoint and K with distinct sigmas; got {len(same)} "
+                         f"(checkpoint, K) pairs, sigmas {[run.manifest['search']['sigma'] for run in runs]}")
     K = same.pop()[1]
     search = runs[0].manifest["search"]
     rule = ("adaptive (halt_q {halt_q}, settle {settle}, give_up_q {give_up_q}), at most D={D}".format(**search)
