@@ -2,7 +2,7 @@
 
     python experiments/evidence.py select CKPT [CKPT ...]   # on sudoku-hard 1000-1255, never reported
     python experiments/evidence.py findings CKPT [--limit 500] [--sweep-limit 256]
-    python experiments/evidence.py read RUN [RUN ...] --out DIR   # (a), (b), (e) from finished runs
+    python experiments/evidence.py read RUN [RUN ...] --out DIR [--wide-K 256]   # (a), (b), (e) from finished runs
 
 `select` runs K=16, sigma 0.3 at each checkpoint's N_sup on puzzles the reported tables never use (the
 second 1,000 of results/data/sudoku-hard; every checkpoint ships the first 1,000 as its test set) and names
@@ -21,9 +21,11 @@ and tests each finding by a paired bootstrap over puzzles (95% interval of the m
   (a) best-Q@k tracks pass@k   (b) mode@k trails best-Q@k   (c) the sigma curve rises, then plateaus
   (d) width beats depth at equal FLOPs   (e) best-Q over all (rollout, step) pairs against final steps
 Last, what limits the gain: the deterministic model's failures among the headline puzzles, searched at
-K=--wide-K (256) at the better headline sigma: how many no rollout solves.
+K=--wide-K (256) at the better headline sigma: how many no rollout solves. `read --wide-K` does the same for
+the puzzles no rollout of the finished runs solves, with the runs' own settings (an adaptive rule included).
 """
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -101,6 +103,25 @@ def selection(width: dict, K: int) -> list[str]:
         final, pairs = at_k(run.records, "best_q", K), at_k(best_step(run.records), "best_q", K)
         lines.append(f"| {s:g} | {100 * final.mean():.1f} | {100 * pairs.mean():.1f} | {fmt(paired(pairs, final))} |")
     return lines
+
+
+def best_sigma(width: dict, K: int) -> float:
+    return max(width, key=lambda s: at_k(width[s].records, "best_q", K).mean())
+
+
+def limits(ck, pset, sigma: float, cfg: SearchConfig, folder: Path, what: str) -> list[str]:
+    """What limits the gain: `pset` (puzzles a narrower search left unsolved, `what` they are) searched with
+    cfg.K rollouts; how many no rollout solves."""
+    if not len(pset):
+        return []
+    wide = sweep(ck, pset, [sigma], cfg.D, cfg, folder)[sigma]
+    rolled = wide.records.groupby("puzzle").correct.any()
+    lines = ["", f"## Limits: the {len(pset)} {what} at K={cfg.K}, sigma {sigma:g}", "",
+             "| k | pass@k | best-Q@k |", "|---|---|---|"]
+    lines += [f"| {k} | {100 * at_k(wide.records, 'pass', k).mean():.1f} | "
+              f"{100 * at_k(wide.records, 'best_q', k).mean():.1f} |" for k in curve_ks(cfg.K)]
+    return lines + ["", f"{int((~rolled).sum())} of the {len(pset)} are solved by none of {cfg.K} rollouts "
+                        f"(other noise draws than the first search's: the puzzles are renumbered)."]
 
 
 def select(args):
@@ -183,18 +204,8 @@ def findings(args):
     # What limits the gain: the deterministic model's failures among the headline puzzles, searched wider.
     test = ck.test_set().head(args.limit)
     failed = np.flatnonzero(~deterministic(ck, test)[0])
-    best_sigma = max(width, key=lambda s: at_k(width[s].records, "best_q", K).mean())
-    if len(failed):
-        wide = sweep(ck, test.subset(failed), [best_sigma], N, SearchConfig(K=args.wide_K),
-                     args.out / "failures")[best_sigma]
-        rolled = wide.records.groupby("puzzle").correct.any()
-        lines += ["", f"## Limits: the {len(failed)} deterministic failures at K={args.wide_K}, "
-                      f"sigma {best_sigma:g}", "",
-                  "| k | pass@k | best-Q@k |", "|---|---|---|"]
-        lines += [f"| {k} | {100 * at_k(wide.records, 'pass', k).mean():.1f} | "
-                  f"{100 * at_k(wide.records, 'best_q', k).mean():.1f} |" for k in curve_ks(args.wide_K)]
-        lines += ["", f"{int((~rolled).sum())} of the {len(failed)} failures are solved by none of {args.wide_K} "
-                      f"rollouts (other noise draws than the headline run's: the failures are renumbered)."]
+    lines += limits(ck, test.subset(failed), best_sigma(width, K), SearchConfig(K=args.wide_K, D=N),
+                    args.out / "failures", "deterministic failures")
     atomic_write_text(args.out / "findings.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -216,6 +227,20 @@ def read(args):
              f"Checkpoint {runs[0].manifest['checkpoint']['path']}, {runs[0].manifest['data']['n_puzzles']} "
              f"test puzzles, K={K}, {rule}.", ""]
     lines += headline(width, K, args.out / "figures") + selection(width, K)
+    if args.wide_K:  # the puzzles no rollout solves, searched wider with the same settings (adaptive too)
+        sigma = best_sigma(width, K)
+        manifest = width[sigma].manifest
+        ck = load_checkpoint(manifest["checkpoint"]["path"])
+        if ck.sha256 != manifest["checkpoint"]["sha256"]:
+            raise SystemExit(f"error: {manifest['checkpoint']['path']} is not the checkpoint the runs were made "
+                             f"with (its sha256 differs)")
+        source = manifest["data"]["source"]
+        solved = width[sigma].records.groupby("puzzle").correct.any()  # indexed by full-set puzzle index
+        puzzles = (ck.test_set() if source.endswith("#test_set") else load_puzzles(source)).subset(
+            solved.index[~solved.to_numpy()].to_numpy())
+        cfg = SearchConfig(**{**{f.name: manifest["search"][f.name] for f in dataclasses.fields(SearchConfig)},
+                              "K": args.wide_K})
+        lines += limits(ck, puzzles, sigma, cfg, args.out / "unsolved", f"puzzles no rollout of the K={K} run solves")
     atomic_write_text(args.out / "findings.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -238,6 +263,7 @@ def main():
     f.add_argument("--progress", type=Path, default=Path("results/progress"))
     r = sub.add_parser("read", help="findings (a), (b), (e) from finished runs with per-step records")
     r.add_argument("runs", nargs="+", type=Path, help="run folders of one checkpoint and K, one per sigma")
+    r.add_argument("--wide-K", type=int, help="also search the puzzles no rollout solves with this many rollouts")
     for q in (s, f, r):
         q.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args()

@@ -304,6 +304,9 @@ def adaptive_curves(curves: pd.DataFrame, path) -> Path:
     return save(fig, path)
 
 
+RING = dict(ms=7, mfc="none")  # an open marker, for a series another may cover
+
+
 def training_progress(table: pd.DataFrame, path) -> Path:
     """PTRM gain vs training progress (experiments/progress.py's table): left, deterministic, best-Q@K and
     pass@K against training steps (one line style per sigma); right, the share of the deterministic error
@@ -313,15 +316,18 @@ def training_progress(table: pd.DataFrame, path) -> Path:
     det = table.drop_duplicates("step")
     a.plot(det.step, det.deterministic, "o-", color="black", ms=3, label="deterministic TRM")
     for (sigma, df), style in zip(table.groupby("sigma"), cycle(["-", "--", ":", "-."])):
-        for rule, name in (("best_q", "best-Q"), ("pass", "pass")):
+        # The oracle (pass) first, as open rings, and best-Q over it: where the two are equal (best-Q found
+        # every puzzle some rollout solved) both stay visible.
+        for rule, name, ring in (("pass", "pass", RING), ("best_q", "best-Q", {})):
             label = f"{RULE_NAMES[rule].replace('K', str(df.K.iloc[0]))}, σ={sigma:g}"
-            a.plot(df.step, df[name], "o" + style, ms=3, color=COLORS[rule], label=label)
+            a.plot(df.step, df[name], "o" + style, **{"ms": 3, **ring}, color=COLORS[rule], label=label)
             a.fill_between(df.step, df[f"{name} ci_low"], df[f"{name} ci_high"], color=COLORS[rule], alpha=0.08, lw=0)
+        b.plot(df.step, df["failures some rollout solves"], "o" + style, **RING, color=COLORS["pass"],
+               label=f"failures some rollout solves, σ={sigma:g}")
         b.plot(df.step, df["error closed by best-Q"], "o" + style, ms=3, color=COLORS["best_q"],
                label=f"deterministic error closed by best-Q, σ={sigma:g}")
-        b.plot(df.step, df["failures some rollout solves"], "o" + style, ms=3, color=COLORS["pass"],
-               label=f"failures some rollout solves, σ={sigma:g}")
-    a.set(xlabel="training steps", ylim=(0, 100), ylabel="puzzles solved (%)",
+    low = min(table.deterministic.min(), table[[c for c in table if c.endswith("ci_low")]].min().min())
+    a.set(xlabel="training steps", ylim=(max(0, 10 * np.floor(low / 10 - 0.2)), 100), ylabel="puzzles solved (%)",
           title=f"{table.n.iloc[0]} held-out puzzles ({BANDS})")
     b.set(xlabel="training steps", ylim=(0, 100), ylabel="%", title="what the noise buys")
     a.legend(fontsize=7)

@@ -1,5 +1,7 @@
 """The experiment scripts end to end on tiny models: every table and figure they promise is written, and its
 numbers obey the estimators' order (pass@K bounds every selection rule)."""
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -44,14 +46,21 @@ def test_evidence_selects_a_checkpoint_and_writes_every_finding(tiny_ckpt, tmp_p
     rows = pd.read_csv(out / "headline.csv")
     assert list(rows.sigma) == [0.1, 0.3] and (rows["pass"] >= rows["best-Q"]).all() and (rows.n == 6).all()
     assert rows["zL RMS"].between(0.99, 1.01).all()  # post-norm states: absolute sigma is relative sigma
+    kept = json.loads((tmp_path / "progress" / tiny_ckpt.stem / "deterministic.json").read_text())
+    assert len(kept["solved"]) == 6 and rows.deterministic.iloc[0] == 100 * sum(kept["solved"]) / 6  # for re-runs
     for figure in ("sigma_curve", "depth_vs_width", "width_sigma=0.3", "q_tracking_sigma=0.1"):
         assert (out / "figures" / f"{figure}.png").stat().st_size > 0, figure
 
     # The findings that need no new rollouts, read back from the same finished cells, give the same tables.
     cells = sorted((tmp_path / "progress" / tiny_ckpt.stem).glob("sigma=*"))
-    script("evidence.py", "read", *cells, "--out", tmp_path / "read", cwd=tmp_path)
+    script("evidence.py", "read", *cells, "--out", tmp_path / "read", "--wide-K", 4, cwd=tmp_path)
     read = (tmp_path / "read" / "findings.md").read_text()
-    assert read[read.index("## (a)"):] == text[text.index("## (a)"):text.index("## (c)")].rstrip() + "\n"
+    assert read[read.index("## (a)"):read.index("## Limits")].rstrip() == text[text.index("## (a)"):
+                                                                             text.index("## (c)")].rstrip()
+    # ... and the puzzles none of their rollouts solves, searched again with 4 rollouts each
+    unsolved = {(~pd.read_parquet(c / "records.parquet").groupby("puzzle").correct.any()).sum() for c in cells}
+    limits = re.search(r"## Limits: the (\d+) puzzles no rollout of the K=64 run solves at K=4", read)
+    assert int(limits[1]) in unsolved
 
 
 def test_ppbench_table_names_each_type_with_intervals(tmp_path):
