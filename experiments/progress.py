@@ -9,7 +9,9 @@ Rows of results/progress/summary.csv: training step and minutes, deterministic a
 final q_halt, the RMS of the carried zL (the scale an absolute sigma meets: issue 10's absolute-or-relative
 question), then per sigma best-Q@K, mode@K, pass@K with 95% intervals, the share of the deterministic error
 best-Q closes, and the share of the deterministic model's failures that some rollout solves (the ceiling any
-selector could reach). The figure results/figures/progress.png draws them against training steps.
+selector could reach). The figure results/figures/progress.png draws them against training steps. Each
+snapshot's deterministic results are kept beside its cells (deterministic.json), so adding a snapshot to the
+table later re-runs only the new one.
 
 Records keep every step (per_step), so experiments/evidence.py reads the (rollout, step) selector from the same
 cells. --adaptive runs the README's stopping rule (--halt-q 0 --settle 3 --give-up-q -3), ~2.5x cheaper at equal best-Q
