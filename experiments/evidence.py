@@ -43,7 +43,7 @@ from ptrm.search import SearchConfig
 from ptrm.sweep import cell_name, run_sweep
 from ptrm.store import load_run
 
-from progress import PROGRESS, deterministic, measure
+from progress import PROGRESS, baseline, deterministic, measure
 
 SIGMAS = [0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0]
 OUT = Path("results/evidence")
@@ -153,7 +153,8 @@ def findings(args):
 
     # Headline: K=64 at N_sup on --limit puzzles, the cells progress.py runs for this checkpoint.
     K = PROGRESS["K"]
-    rows = measure(args.ckpt, PROGRESS["sigmas"], SearchConfig(K=K, per_step=True), args.limit, args.progress)
+    headline_cfg = SearchConfig(K=K, per_step=True)
+    rows = measure(args.ckpt, PROGRESS["sigmas"], headline_cfg, args.limit, args.progress)
     width = {s: load_run(args.progress / args.ckpt.stem / cell_name(s, N)) for s in PROGRESS["sigmas"]}
     lines += [f"## Headline: K={K}, D={N}, the first {args.limit} test puzzles", ""]
     lines += headline(width, K, figures)
@@ -201,9 +202,10 @@ def findings(args):
         diff = "-" if cells[N] is None or cells[4 * N] is None else fmt(paired(cells[N], cells[4 * N]))
         lines.append(f"| {budget} | {' | '.join(shown)} | {diff} |")
 
-    # What limits the gain: the deterministic model's failures among the headline puzzles, searched wider.
+    # What limits the gain: the deterministic model's failures among the headline puzzles (measure() above
+    # kept them beside the headline cells), searched wider.
     test = ck.test_set().head(args.limit)
-    failed = np.flatnonzero(~deterministic(ck, test)[0])
+    failed = np.flatnonzero(~baseline(ck, test, headline_cfg.dtype, args.progress / args.ckpt.stem)[0])
     lines += limits(ck, test.subset(failed), best_sigma(width, K), SearchConfig(K=args.wide_K, D=N),
                     args.out / "failures", "deterministic failures")
     atomic_write_text(args.out / "findings.md", "\n".join(lines) + "\n")

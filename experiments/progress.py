@@ -67,8 +67,8 @@ def latent_rms(ck, pset, n: int = 64) -> float:
 def baseline(ck, pset, dtype: str, folder: Path):
     """`deterministic` and `latent_rms` for this snapshot, kept in folder/deterministic.json so that a re-run
     adding a snapshot to the figure does not recompute the others' (~5 min each on 2 CPU cores)."""
-    cache, key = folder / "deterministic.json", {"n": len(pset), "dtype": str(hardware.resolve_dtype(
-        dtype, ck.model.device)[0])}
+    cache = folder / "deterministic.json"
+    key = {"n": len(pset), "dtype": str(hardware.resolve_dtype(dtype, ck.model.device)[0])}
     if cache.exists() and (kept := json.loads(cache.read_text()))["key"] == key:
         return np.array(kept["solved"]), kept["q_auroc"], kept["zL_rms"]
     solved, q_auroc = deterministic(ck, pset, dtype)
