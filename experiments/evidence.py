@@ -43,25 +43,14 @@ from ptrm.search import SearchConfig
 from ptrm.sweep import cell_name, run_sweep
 from ptrm.store import load_run
 
-from progress import PROGRESS, baseline, deterministic, measure
+from progress import PROGRESS, SOURCES, baseline, deterministic, fmt, measure, paired
 
 SIGMAS = [0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0]
 OUT = Path("results/evidence")
 
 
-def paired(a, b) -> tuple[float, float, float]:
-    """Mean of the per-puzzle differences a - b in points, with its 95% bootstrap interval."""
-    diff = 100 * (np.asarray(a, float) - np.asarray(b, float))
-    return (diff.mean(), *metrics.mean_ci(diff))
-
-
 def at_k(records, rule, k):
     return metrics.per_puzzle_at_k(records, rule, k)[0].to_numpy()
-
-
-def fmt(d) -> str:
-    mean, low, high = d
-    return f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]"
 
 
 def sweep(ck, pset, sigmas, D, cfg, folder) -> dict:
@@ -160,7 +149,7 @@ def findings(args):
     lines += headline(width, K, figures)
     atomic_write_text(args.out / "headline.csv", pd.DataFrame(rows).to_csv(index=False))
     lines += [f"The same rows with intervals, and the failures some rollout solves ({args.out}/headline.csv):",
-              "", markdown(pd.DataFrame(rows).drop(columns="checkpoint")), ""]
+              "", markdown(pd.DataFrame(rows).drop(columns=SOURCES)), ""]
     lines += selection(width, K)
 
     # (c) the sigma curve on the first --sweep-limit puzzles at K=32: the headline sigmas are the heads of

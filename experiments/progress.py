@@ -9,7 +9,10 @@ Rows of results/progress/summary.csv: training step and minutes, deterministic a
 final q_halt, the RMS of the carried zL (the scale an absolute sigma meets: issue 10's absolute-or-relative
 question), then per sigma best-Q@K, mode@K, pass@K with 95% intervals, the share of the deterministic error
 best-Q closes, and the share of the deterministic model's failures that some rollout solves (the ceiling any
-selector could reach). The figure results/figures/progress.png draws them against training steps. Each
+selector could reach). paired.csv says whether training moved the search's result: the change in best-Q@K from
+each snapshot to the next (and first to last), paired over the same puzzles, where the unpaired intervals of
+summary.csv overlap even when a difference is clear. The figure results/figures/progress.png draws the rows
+against training steps. Each
 snapshot's deterministic results are kept beside its cells (deterministic.json), so adding a snapshot to the
 table later re-runs only the new one.
 
@@ -31,13 +34,26 @@ from ptrm.evaluate import evaluate, exact_and_cell
 from ptrm.io import atomic_write_text
 from ptrm.plots import training_progress
 from ptrm.report import markdown
+from ptrm.errors import PtrmError
 from ptrm.search import SearchConfig
-from ptrm.sweep import cell_name, run_sweep
+from ptrm.sweep import cell_name, data_sha256, run_sweep
 from ptrm.store import load_run
 
 ADAPTIVE = dict(halt_q=0.0, settle=3, give_up_q=-3.0)
 PROGRESS = dict(K=64, sigmas=[0.1, 0.3])  # the defaults, which experiments/evidence.py's headline shares
 RULES = {"best_q": "best-Q", "mode": "mode", "pass": "pass"}
+SOURCES = ["checkpoint", "cell", "data_sha256"]  # where a row's numbers come from: in the CSV, not the Markdown
+
+
+def paired(a, b) -> tuple[float, float, float]:
+    """Mean of the per-puzzle differences a - b in points, with its 95% bootstrap interval."""
+    diff = 100 * (np.asarray(a, float) - np.asarray(b, float))
+    return (diff.mean(), *metrics.mean_ci(diff))
+
+
+def fmt(d) -> str:
+    mean, low, high = d
+    return f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]"
 
 
 def deterministic(ck, pset, dtype: str = "auto", steps: int | None = None):
@@ -88,11 +104,11 @@ def measure(path: Path, sigmas, cfg: SearchConfig, limit: int, out: Path) -> lis
     base = {"checkpoint": str(path), "step": ck.meta.get("metrics", {}).get("train_steps"),
             "minutes": ck.meta.get("metrics", {}).get("train_minutes"), "n": len(pset), "K": cfg.K,
             "search": "adaptive" if cfg.adaptive else "fixed", "deterministic": 100 * solved.mean(),
-            "q_auroc": q_auroc, "zL RMS": rms}
+            "q_auroc": q_auroc, "zL RMS": rms, "data_sha256": data_sha256(pset)}
     rows = []
     for sigma in sigmas:
         records = load_run(folder / cell_name(sigma, D)).records
-        row = {**base, "sigma": sigma}
+        row = {**base, "sigma": sigma, "cell": str(folder / cell_name(sigma, D))}
         for rule, name in RULES.items():
             values = metrics.per_puzzle_at_k(records, rule, cfg.K)[0]
             low, high = metrics.mean_ci(values)
@@ -103,6 +119,24 @@ def measure(path: Path, sigmas, cfg: SearchConfig, limit: int, out: Path) -> lis
         row["error closed by best-Q"] = 100 * (row["best-Q"] - row["deterministic"]) / (100 - row["deterministic"])
         rows.append(row)
     return rows
+
+
+def changes(table: pd.DataFrame, K: int) -> pd.DataFrame:
+    """Per sigma, the change in best-Q@K from each snapshot of `table` (rows in training order) to the next,
+    and from the first to the last, paired over the puzzles both were measured on."""
+    rows = []
+    for sigma, group in table.groupby("sigma", sort=True):
+        if group.data_sha256.nunique() > 1:
+            raise PtrmError(f"sigma {sigma:g}: the snapshots were measured on different puzzles; "
+                            "no paired difference")
+        best_q = [metrics.per_puzzle_at_k(load_run(cell).records, "best_q", K)[0] for cell in group.cell]
+        names = [Path(c).stem for c in group.checkpoint]
+        last = len(group) - 1
+        for i, j in [(i, i + 1) for i in range(last)] + ([(0, last)] if last > 1 else []):
+            change, low, high = paired(best_q[j], best_q[i])
+            rows.append({"sigma": sigma, "from": names[i], "to": names[j], f"best-Q@{K} change": change,
+                         "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows)
 
 
 def main():
@@ -118,11 +152,15 @@ def main():
     sigmas = [float(s) for s in args.sigmas.split(",")]
     cfg = SearchConfig(K=args.K, per_step=True, **(ADAPTIVE if args.adaptive else {})).validate()
     table = pd.DataFrame([row for path in args.ckpts for row in measure(path, sigmas, cfg, args.limit, args.out)])
-    table = table.sort_values(["step", "sigma"], na_position="last")
+    table = table.sort_values(["step", "sigma"], na_position="last", kind="stable")
     atomic_write_text(args.out / "summary.csv", table.to_csv(index=False))
-    shown = table[[c for c in table.columns if not c.endswith(("ci_low", "ci_high")) and c != "checkpoint"]]
+    shown = table[[c for c in table.columns if not c.endswith(("ci_low", "ci_high")) and c not in SOURCES]]
     atomic_write_text(args.out / "summary.md", markdown(shown) + "\n")
     print(markdown(shown))
+    moved = changes(table, args.K)
+    atomic_write_text(args.out / "paired.csv", moved.to_csv(index=False))
+    atomic_write_text(args.out / "paired.md", markdown(moved) + "\n")
+    print(f"\nbest-Q@{args.K}, paired over the same puzzles:\n{markdown(moved)}")
     print(training_progress(table, args.figure))
 
 

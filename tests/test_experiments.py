@@ -63,6 +63,23 @@ def test_evidence_selects_a_checkpoint_and_writes_every_finding(tiny_ckpt, tmp_p
     assert int(limits[1]) in unsolved
 
 
+def test_progress_pairs_each_snapshot_with_the_next(tmp_path):
+    snapshots = [ROOT / "results" / "checkpoints" / "long" / f"step-{step:06d}.pt" for step in (5000, 7500, 10000)]
+    out = tmp_path / "progress"
+    script("progress.py", *snapshots, "--limit", 8, "--K", 2, "--sigmas", 0.3, "--adaptive", "--out", out,
+           "--figure", tmp_path / "progress.png", cwd=tmp_path)
+    summary = pd.read_csv(out / "summary.csv").set_index(pd.Series(["5k", "7.5k", "10k"]))
+    assert list(summary.step) == [5000, 7500, 10000] and summary.data_sha256.nunique() == 1
+    moved = pd.read_csv(out / "paired.csv")
+    assert list(zip(moved["from"], moved["to"])) == [("step-005000", "step-007500"), ("step-007500", "step-010000"),
+                                                     ("step-005000", "step-010000")]
+    # Over the same puzzles the mean paired change is the change in the means; its interval holds it.
+    for (_, row), (a, b) in zip(moved.iterrows(), [("5k", "7.5k"), ("7.5k", "10k"), ("5k", "10k")]):
+        assert abs(row["best-Q@2 change"] - (summary["best-Q"][b] - summary["best-Q"][a])) < 1e-9
+        assert row.ci_low <= row["best-Q@2 change"] <= row.ci_high
+    assert (tmp_path / "progress.png").stat().st_size > 0
+
+
 def test_ppbench_table_names_each_type_with_intervals(tmp_path):
     torch.manual_seed(0)
     ckpt = tmp_path / "pp.pt"
