@@ -98,19 +98,22 @@ def best_sigma(width: dict, K: int) -> float:
     return max(width, key=lambda s: at_k(width[s].records, "best_q", K).mean())
 
 
-def limits(ck, pset, sigma: float, cfg: SearchConfig, folder: Path, what: str) -> list[str]:
-    """What limits the gain: `pset` (puzzles a narrower search left unsolved, `what` they are) searched with
-    cfg.K rollouts; how many no rollout solves."""
-    if not len(pset):
+def limits(ck, test, ids, sigma: float, cfg: SearchConfig, folder: Path, what: str) -> list[str]:
+    """What limits the gain: the test puzzles `ids` (ones a narrower search left unsolved, `what` they are)
+    searched with cfg.K rollouts; how many no rollout solves, and which."""
+    if not len(ids):
         return []
+    pset = test.subset(np.asarray(ids))
     wide = sweep(ck, pset, [sigma], cfg.D, cfg, folder)[sigma]
     rolled = wide.records.groupby("puzzle").correct.any()
     lines = ["", f"## Limits: the {len(pset)} {what} at K={cfg.K}, sigma {sigma:g}", "",
              "| k | pass@k | best-Q@k |", "|---|---|---|"]
     lines += [f"| {k} | {100 * at_k(wide.records, 'pass', k).mean():.1f} | "
               f"{100 * at_k(wide.records, 'best_q', k).mean():.1f} |" for k in curve_ks(cfg.K)]
-    return lines + ["", f"{int((~rolled).sum())} of the {len(pset)} are solved by none of {cfg.K} rollouts "
-                        f"(other noise draws than the first search's: the puzzles are renumbered)."]
+    unsolved = np.asarray(ids)[~rolled.to_numpy()]  # rolled is indexed 0..len(ids)-1, in the order of ids
+    return lines + ["", f"{len(unsolved)} of the {len(pset)} are solved by none of {cfg.K} rollouts: test puzzles "
+                        f"{', '.join(map(str, unsolved)) or 'none'} (of {', '.join(map(str, ids))}; renumbered "
+                        f"0-{len(pset) - 1} in {folder}, so their noise draws differ from the first search's)."]
 
 
 def select(args):
@@ -195,7 +198,7 @@ def findings(args):
     # kept them beside the headline cells), searched wider.
     test = ck.test_set().head(args.limit)
     failed = np.flatnonzero(~baseline(ck, test, headline_cfg.dtype, args.progress / args.ckpt.stem)[0])
-    lines += limits(ck, test.subset(failed), best_sigma(width, K), SearchConfig(K=args.wide_K, D=N),
+    lines += limits(ck, test, failed, best_sigma(width, K), SearchConfig(K=args.wide_K, D=N),
                     args.out / "failures", "deterministic failures")
     atomic_write_text(args.out / "findings.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -227,11 +230,11 @@ def read(args):
                              f"with (its sha256 differs)")
         source = manifest["data"]["source"]
         solved = width[sigma].records.groupby("puzzle").correct.any()  # indexed by full-set puzzle index
-        puzzles = (ck.test_set() if source.endswith("#test_set") else load_puzzles(source)).subset(
-            solved.index[~solved.to_numpy()].to_numpy())
+        test = ck.test_set() if source.endswith("#test_set") else load_puzzles(source)
         cfg = SearchConfig(**{**{f.name: manifest["search"][f.name] for f in dataclasses.fields(SearchConfig)},
                               "K": args.wide_K})
-        lines += limits(ck, puzzles, sigma, cfg, args.out / "unsolved", f"puzzles no rollout of the K={K} run solves")
+        lines += limits(ck, test, solved.index[~solved.to_numpy()].to_numpy(), sigma, cfg, args.out / "unsolved",
+                        f"puzzles no rollout of the K={K} run solves")
     atomic_write_text(args.out / "findings.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -58,9 +58,13 @@ def test_evidence_selects_a_checkpoint_and_writes_every_finding(tiny_ckpt, tmp_p
     assert read[read.index("## (a)"):read.index("## Limits")].rstrip() == text[text.index("## (a)"):
                                                                              text.index("## (c)")].rstrip()
     # ... and the puzzles none of their rollouts solves, searched again with 4 rollouts each
-    unsolved = {(~pd.read_parquet(c / "records.parquet").groupby("puzzle").correct.any()).sum() for c in cells}
+    solved = [pd.read_parquet(c / "records.parquet").groupby("puzzle").correct.any() for c in cells]
+    unsolved = [tuple(s.index[~s.to_numpy()]) for s in solved]
     limits = re.search(r"## Limits: the (\d+) puzzles no rollout of the K=64 run solves at K=4", read)
-    assert int(limits[1]) in unsolved
+    searched = re.search(r"solved by none of 4 rollouts: test puzzles ([\d, ]+|none) \(of ([\d, ]+);", read)
+    ids = tuple(int(i) for i in searched[2].split(", "))  # named in the test set's numbering
+    assert ids in unsolved and int(limits[1]) == len(ids)
+    assert searched[1] == "none" or set(map(int, searched[1].split(", "))) <= set(ids)
 
 
 def test_progress_pairs_each_snapshot_with_the_next(tmp_path):
