@@ -43,7 +43,7 @@ from ptrm.search import SearchConfig
 from ptrm.sweep import cell_name, run_sweep
 from ptrm.store import load_run
 
-from progress import PROGRESS, SOURCES, baseline, deterministic, fmt, measure, paired
+from progress import PROGRESS, SOURCES, baseline, deterministic, measure, paired
 
 SIGMAS = [0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0]
 OUT = Path("results/evidence")
@@ -51,6 +51,11 @@ OUT = Path("results/evidence")
 
 def at_k(records, rule, k):
     return metrics.per_puzzle_at_k(records, rule, k)[0].to_numpy()
+
+
+def fmt(d) -> str:
+    mean, low, high = d
+    return f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]"
 
 
 def sweep(ck, pset, sigmas, D, cfg, folder) -> dict:

@@ -12,9 +12,8 @@ best-Q closes, and the share of the deterministic model's failures that some rol
 selector could reach). paired.csv says whether training moved the search's result: the change in best-Q@K from
 each snapshot to the next (and first to last), paired over the same puzzles, where the unpaired intervals of
 summary.csv overlap even when a difference is clear. The figure results/figures/progress.png draws the rows
-against training steps. Each
-snapshot's deterministic results are kept beside its cells (deterministic.json), so adding a snapshot to the
-table later re-runs only the new one.
+against training steps. Each snapshot's deterministic results are kept beside its cells (deterministic.json),
+so adding a snapshot to the table later re-runs only the new one.
 
 Records keep every step (per_step), so experiments/evidence.py reads the (rollout, step) selector from the same
 cells. --adaptive runs the README's stopping rule (--halt-q 0 --settle 3 --give-up-q -3), ~2.5x cheaper at equal best-Q
@@ -30,11 +29,11 @@ import torch
 
 from ptrm import hardware, metrics
 from ptrm.checkpoint import load_checkpoint
+from ptrm.errors import PtrmError
 from ptrm.evaluate import evaluate, exact_and_cell
 from ptrm.io import atomic_write_text
 from ptrm.plots import training_progress
 from ptrm.report import markdown
-from ptrm.errors import PtrmError
 from ptrm.search import SearchConfig
 from ptrm.sweep import cell_name, data_sha256, run_sweep
 from ptrm.store import load_run
@@ -49,11 +48,6 @@ def paired(a, b) -> tuple[float, float, float]:
     """Mean of the per-puzzle differences a - b in points, with its 95% bootstrap interval."""
     diff = 100 * (np.asarray(a, float) - np.asarray(b, float))
     return (diff.mean(), *metrics.mean_ci(diff))
-
-
-def fmt(d) -> str:
-    mean, low, high = d
-    return f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]"
 
 
 def deterministic(ck, pset, dtype: str = "auto", steps: int | None = None):
