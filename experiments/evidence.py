@@ -106,16 +106,17 @@ def best_sigma(width: dict, K: int) -> float:
 def limits(ck, test, ids, sigma: float, cfg: SearchConfig, folder: Path, what: str) -> list[str]:
     """What limits the gain: the test puzzles `ids` (ones a narrower search left unsolved, `what` they are)
     searched with cfg.K rollouts; how many no rollout solves, and which."""
+    ids = np.asarray(ids)
     if not len(ids):
         return []
-    pset = test.subset(np.asarray(ids))
+    pset = test.subset(ids)
     wide = sweep(ck, pset, [sigma], cfg.D, cfg, folder)[sigma]
     rolled = wide.records.groupby("puzzle").correct.any()
     lines = ["", f"## Limits: the {len(pset)} {what} at K={cfg.K}, sigma {sigma:g}", "",
              "| k | pass@k | best-Q@k |", "|---|---|---|"]
     lines += [f"| {k} | {100 * at_k(wide.records, 'pass', k).mean():.1f} | "
               f"{100 * at_k(wide.records, 'best_q', k).mean():.1f} |" for k in curve_ks(cfg.K)]
-    unsolved = np.asarray(ids)[~rolled.to_numpy()]  # rolled is indexed 0..len(ids)-1, in the order of ids
+    unsolved = ids[~rolled.to_numpy()]  # rolled is indexed 0..len(ids)-1, in the order of ids
     return lines + ["", f"{len(unsolved)} of the {len(pset)} are solved by none of {cfg.K} rollouts: test puzzles "
                         f"{', '.join(map(str, unsolved)) or 'none'} (of {', '.join(map(str, ids))}; renumbered "
                         f"0-{len(pset) - 1} in {folder}, so their noise draws differ from the first search's)."]
