@@ -11,7 +11,7 @@
 # Everything here is resumable, so a second call (if device time is left) goes on where the first stopped.
 #
 # sudoku:  the GPU path's checks (the test suite, in the background), experiments/evidence.sh (issue 10),
-#          and the search benchmark at 512 and 8192 rows per batch.
+#          and the search benchmark at 8192 rows per batch (first: the smoke test) and at 512.
 # ppbench: the PPBench model (issue 16), trained until the time runs out (resumable: the next burst goes on),
 #          then experiments/ppbench.py --adaptive on what it reached.
 # Each stage runs under a deadline (BUDGET seconds from the start, 540 by default), so the run ends inside the
@@ -41,11 +41,19 @@ run() {  # run SECONDS_CAP CMD...: the command under a deadline, its output in b
     log "rc=$rc: $*"
     return $rc
 }
-pack() {  # pack NAME FOLDER...: the files under FOLDERs written since the start, as OUT/NAME.tar.gz
+pack() {  # pack NAME FOLDER...: the files under FOLDERs written since the start, as OUT/NAME.tar.gz; a tarball
+    # over the 16 MiB that comes back is packed again per subfolder (NAME-<subfolder>.tar.gz)
     local name=$1; shift
     local files
     files=$(find "$@" -type f -newer "$STAMP" ! -name resume-adam.pt ! -name '*.tmp' 2>/dev/null)
-    [ -n "$files" ] && tar -czf "$OUT/$name.tar.gz" $files && log "packed $name: $(echo "$files" | wc -l) files"
+    [ -n "$files" ] || return 0
+    tar -czf "$OUT/$name.tar.gz" $files
+    if [ "$(stat -c %s "$OUT/$name.tar.gz")" -gt 16000000 ] && [ $# -eq 1 ]; then
+        rm "$OUT/$name.tar.gz"
+        for sub in "$1"/*; do pack "$name-$(basename "$sub")" "$sub"; done
+        return 0
+    fi
+    log "packed $name: $(echo "$files" | wc -l) files, $(stat -c %s "$OUT/$name.tar.gz") bytes"
 }
 
 log "stage $STAGE; $(nvidia-smi -L 2>&1 | head -1)"
@@ -55,15 +63,16 @@ case $STAGE in
 sudoku)
     # The test suite runs beside the rest (the GPU has room; tests use tiny models). Tests that need what the
     # GPU image lacks (ray, ortools, Node) skip or fail and say why; the rest runs.
-    timeout "$(left 30)" python3 -m pytest -q -n 8 -p no:cacheprovider --continue-on-collection-errors \
+    timeout "$(left 30)" python3 -m pytest -q -n 4 -p no:cacheprovider --continue-on-collection-errors \
         >"$OUT/tests.log" 2>&1 &
     TESTS=$!
-    run "$(left 100)" bash experiments/evidence.sh  # on the long run's snapshots (it finished on a CPU)
-    pack evidence results/evidence results/progress results/figures results/checkpoints/sudoku.pt
+    # the search benchmark first: it is also the smoke test of the CUDA search path
+    run "$(upto 60)" python3 benchmarks/bench_search.py --rows 8192 --memory-puzzles 8
+    run "$(left 60)" bash experiments/evidence.sh  # on the long run's snapshots (it finished on a CPU)
+    pack evidence results/evidence results/figures results/checkpoints/sudoku.pt
+    pack progress results/progress
     wait $TESTS; log "tests rc=$? (tests.log)"
-    for rows in 512 8192; do
-        run "$(upto 45)" python3 benchmarks/bench_search.py --rows $rows --memory-puzzles 8
-    done
+    run "$(upto 30)" python3 benchmarks/bench_search.py --rows 512 --memory-puzzles 8
     ;;
 ppbench)
     [ -f .burst/ppbench-splits.tar.gz ] && tar -xzf .burst/ppbench-splits.tar.gz
