@@ -24,6 +24,8 @@ checkpoint_options = stack([
     click.option("--arch", multiple=True, metavar="KEY=VALUE",
                  help="Architecture field an official checkpoint cannot tell, repeatable: --arch num_heads=8."),
     click.option("--task", help="Task (sudoku, maze) when neither the checkpoint nor the data tell."),
+    click.option("--device", help="cpu, cuda or cuda:N (default: $PTRM_DEVICE, else CUDA when present). "
+                                  "Ray actors use the GPUs --gpus-per-worker gives them."),
 ])
 
 data_options = stack([
@@ -96,8 +98,8 @@ def search_options(*names, **defaults):
     return decorate
 
 
-def open_checkpoint(ckpt, arch, task):
-    return load_checkpoint(ckpt, arch=parse_arch_overrides(arch), task=task)
+def open_checkpoint(ckpt, arch, task, device=None):
+    return load_checkpoint(ckpt, device=device, arch=parse_arch_overrides(arch), task=task)
 
 
 def open_puzzles(ck, data, limit, task, arc_augs=None):

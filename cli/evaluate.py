@@ -23,9 +23,9 @@ from ptrm.search import DTYPES
 @click.option("--save-outputs", type=click.Path(dir_okay=False, path_type=Path),
               help="Write preds (D,N,S), q_halt (D,N) [and logits] to this .npz.")
 @click.option("--save-logits", is_flag=True, help="Include logits (D,N,S,V) in --save-outputs.")
-def command(ckpt, data, limit, arc_augs, steps, dtype, batch_size, save_outputs, save_logits, arch, task):
+def command(ckpt, data, limit, arc_augs, steps, dtype, batch_size, save_outputs, save_logits, arch, task, device):
     """Deterministic accuracy, per-step accuracy and the Q head's AUROC."""
-    ck = open_checkpoint(ckpt, arch, task)
+    ck = open_checkpoint(ckpt, arch, task, device)
     pset = open_puzzles(ck, data, limit, task, arc_augs)
     dt, why = resolve_dtype(dtype, ck.model.device)
     click.echo(f"dtype {dtype_name(dt)}: {why}", err=True)

@@ -48,9 +48,9 @@ def folder_command(folder, fmt, out):
 @search_options("K", "sigma", "sigma_scale", "D", "seed", "noise_on", "dtype", **basin.DEFAULTS)
 @format_option
 @click.option("--out", default="plots", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-def basin_command(ckpt, arch, task, data, limit, puzzle, search_cfg, fmt, out):
+def basin_command(ckpt, arch, task, device, data, limit, puzzle, search_cfg, fmt, out):
     """PCA of the final states of K rollouts of one puzzle the deterministic TRM fails (paper Figure 5)."""
-    ck = open_checkpoint(ckpt, arch, task)
+    ck = open_checkpoint(ckpt, arch, task, device)
     pset = open_puzzles(ck, data, limit, task)
     b = basin.basin_states(ck, pset, search_cfg, puzzle)
     path = plots.basin_figure(b, out / f"basin_escape.{fmt}")

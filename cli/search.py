@@ -25,12 +25,12 @@ from ptrm.tasks import sudoku
 @ray_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder (default: runs/search-<time>).")
 @click.option("--usd-per-hour", default=2.50, show_default=True, type=float, help="Price of this machine per hour (cost model).")
-def command(ckpt, arch, task, data, limit, arc_augs, offset, search_cfg, workers, gpus_per_worker, ray_address, out,
+def command(ckpt, arch, task, device, data, limit, arc_augs, offset, search_cfg, workers, gpus_per_worker, ray_address, out,
             usd_per_hour):
     """Noisy K-rollout search; prints deterministic, best-Q@K, mode@K, Q-weighted@K and pass@K (per dataset
     row); on ARC also pass@1/pass@2 per task of the official vote and of PTRM's rankings over all augmentations."""
     cfg = search_cfg
-    ck = open_checkpoint(ckpt, arch, task)
+    ck = open_checkpoint(ckpt, arch, task, device)
     pset = open_puzzles(ck, data, None, task, arc_augs)  # the whole set: records index puzzles in it (see run_search)
     out = out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")
     with make_backend(ck, workers, gpus_per_worker, ray_address) as backend:
@@ -53,11 +53,11 @@ def command(ckpt, arch, task, data, limit, arc_augs, offset, search_cfg, workers
 @checkpoint_options
 @search_options("K", "sigma", "sigma_scale", "D", "seed", "noise_on", "chunk_size", "dtype")
 @click.argument("puzzle")
-def solve_command(ckpt, arch, task, search_cfg, puzzle):
+def solve_command(ckpt, arch, task, device, search_cfg, puzzle):
     """Solve one Sudoku: PUZZLE is an 81-character string ('.' or 0 for blanks) or a file holding one."""
     text = Path(puzzle).read_text().strip() if Path(puzzle).is_file() else puzzle.strip()
     pset = sudoku_from_text(text)
-    ck = open_checkpoint(ckpt, arch, task)
+    ck = open_checkpoint(ckpt, arch, task, device)
     answers, q = solve(ck.model, pset, search_cfg)
     answer = sudoku.decode(answers[0])
     click.echo(sudoku.pretty(answer))

@@ -27,7 +27,7 @@ def parse_list(text: str, kind, option: str) -> list:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Sweep folder (default: runs/sweep-<checkpoint name>).")
 @click.option("--resume", is_flag=True, help="Insist that --out already holds this sweep (re-running resumes anyway).")
-def command(ckpt, arch, task, data, limit, sigmas, steps, search_cfg, workers, gpus_per_worker, ray_address, out,
+def command(ckpt, arch, task, device, data, limit, sigmas, steps, search_cfg, workers, gpus_per_worker, ray_address, out,
             resume):
     """Search every (sigma, D) cell not finished yet, then write summary.csv and summary.md."""
     sigmas = parse_list(sigmas, float, "--sigmas")
@@ -35,7 +35,7 @@ def command(ckpt, arch, task, data, limit, sigmas, steps, search_cfg, workers, g
     out = out or Path("runs") / f"sweep-{Path(ckpt).stem}"
     if resume and not (out / SWEEP_FILE).is_file():
         raise PtrmError(f"--resume: {out} holds no sweep to resume")
-    ck = open_checkpoint(ckpt, arch, task)
+    ck = open_checkpoint(ckpt, arch, task, device)
     pset = open_puzzles(ck, data, limit, task)
     run_sweep(ck, pset, sigmas, steps, search_cfg, out, workers, gpus_per_worker, ray_address, log=click.echo)
     click.echo(f"\n{len(pset)} puzzles from {pset.source}; K={search_cfg.K}, seed {search_cfg.seed}, "

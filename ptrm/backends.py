@@ -17,9 +17,9 @@ import sys
 
 import torch
 
+from ptrm import hardware
 from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
-from ptrm.model import default_device
 from ptrm.search import run_item
 
 
@@ -82,7 +82,7 @@ class Worker:
     """
 
     def __init__(self, path: str, sha256: str, load_kwargs: dict, cpus: int):
-        device = default_device()  # Ray shows an actor only the GPUs it asked for (none: CPU)
+        device = hardware.default_device()  # Ray shows an actor only the GPUs it asked for (none: CPU)
         if device.type == "cpu":
             torch.set_num_threads(cpus)
         self.ckpt = load_checkpoint(path, device=device, **load_kwargs)

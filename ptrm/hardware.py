@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ptrm.errors import PtrmError
+
 ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
 
@@ -54,6 +56,21 @@ def cpu() -> CPU:
     return CPU(model, frozenset(flags), torch.backends.cpu.get_cpu_capability())
 
 
+def default_device(name: str | None = None) -> torch.device:
+    """Where a model goes: `name` (cpu, cuda, cuda:N) when given, else $PTRM_DEVICE when set, else CUDA when
+    present. A search or training that silently stayed on the CPU of a GPU machine would run ~100x slower."""
+    name = name or os.environ.get("PTRM_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise PtrmError(f"device {name!r} is not one of cpu, cuda, cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise PtrmError(f"device {name!r} is not one of cpu, cuda, cuda:N")
+    if device.type == "cuda" and not (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
+        raise PtrmError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA devices")
+    return device
+
+
 def auto_dtype(device) -> tuple[torch.dtype, str]:
     """The activation dtype the device computes natively, and why."""
     device = torch.device(device)
@@ -86,9 +103,13 @@ def describe() -> str:
              f"{torch.get_num_threads()} threads"]
     if torch.cuda.is_available():
         lines += [f"GPU {i}: {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
-    lines.append(f"auto dtype: {auto_dtype('cuda' if torch.cuda.is_available() else 'cpu')[1]}")
+    device = default_device()
+    lines.append(f"models go to: {device} (--device or $PTRM_DEVICE to change); auto dtype: {auto_dtype(device)[1]}")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(describe())
+    try:
+        print(describe())
+    except PtrmError as e:  # a $PTRM_DEVICE this machine lacks
+        raise SystemExit(f"error: {e}") from None

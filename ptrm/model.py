@@ -274,7 +274,3 @@ class TRM(nn.Module):
             out["logits"] = torch.stack(all_logits)
         return out
 
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-

@@ -38,7 +38,7 @@ from ptrm.data import PuzzleSet, load_puzzles
 from ptrm.errors import PtrmError
 from ptrm.evaluate import evaluate
 from ptrm.io import atomic_write
-from ptrm.model import TRM, TRMConfig, default_device
+from ptrm.model import TRM, TRMConfig
 from ptrm.plots import learning_curve
 from ptrm.tasks import IGNORE_LABEL, sudoku
 
@@ -213,7 +213,7 @@ class Trainer:
         torch.set_num_threads(cfg.threads or os.cpu_count())
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
-        self.device = default_device()
+        self.device = hardware.default_device()
         if cfg.dtype not in ("auto", "float32", "bfloat16"):
             raise PtrmError(f"dtype must be auto, float32 or bfloat16, not {cfg.dtype!r}")
         self.dtype, why = hardware.resolve_dtype(cfg.dtype, self.device)
@@ -246,7 +246,8 @@ class Trainer:
         atomic_save({"step": step, "optimizer": self.opt.state_dict()}, self.out / "resume-adam.pt")
         atomic_save({"step": step, "elapsed": self.elapsed + extra_seconds, "curve": self.curve,
                      "train_config": dataclasses.asdict(self.cfg), "model": self.model.state_dict(),
-                     "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state()},
+                     "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                     "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None},
                     self.out / "resume.pt")
 
     def _load_resume(self):
@@ -268,6 +269,8 @@ class Trainer:
             print(f"{adam}: missing or from another step; AdamW moments restart from zero")
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":  # the halting exploration's draws
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.step, self.elapsed, self.curve = state["step"], state["elapsed"], state["curve"]
 
     def _save_snapshot(self, t0):

@@ -285,7 +285,7 @@ def test_ptrm_without_noise_is_the_official_evaluation(arc_ckpt, arc_set):
         answer = arc.crop(own[rows.index[0]])  # the first version is the task as given
         for i, r in rows.iterrows():
             label = arc.encode(arc.augment(answer, r.trans, np.array([int(c) for c in r.perm], np.uint8)))
-            pset.labels[i] = np.where(label == arc.PAD, -100, label)
+            pset.labels[i] = np.where(label == arc.PAD, -100, label.astype(pset.labels.dtype))
     run = run_search(ck, pset, SearchConfig(K=1, sigma=0.0, dtype="float32"), progress=False)
     det = run.manifest["deterministic"]["arc"]
     table = arc_eval.summary(run.records, rules=("vote",)).set_index("attempts")

@@ -61,6 +61,19 @@ def test_resume_continues_from_the_saved_step(tmp_path, data_dir):
     assert resumed.run(progress=False)["train_steps"] == 15
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_on_the_gpu_resumes_and_its_checkpoint_loads_on_a_cpu(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("PTRM_DEVICE", "cuda")
+    path = write_config(tmp_path, data_dir)
+    first = Trainer(load_config(path, ["max_steps=10"]))
+    assert first.device.type == "cuda"
+    first.run(progress=False)
+    resumed = Trainer(load_config(path, ["max_steps=15"]), resume=True)
+    assert resumed.step == 10 and resumed.run(progress=False)["train_steps"] == 15
+    ck = load_checkpoint(tmp_path / "out" / "model.pt", device="cpu")
+    assert ck.model.device.type == "cpu" and ck.meta["metrics"]["train_steps"] == 15
+
+
 def test_snapshots_along_training_and_a_resume_without_adam_moments(tmp_path, data_dir, capsys):
     path = write_config(tmp_path, data_dir, snapshot_every=4)
     Trainer(load_config(path, ["max_steps=8"])).run(progress=False)

@@ -26,7 +26,8 @@ __all__ = ["Checkpoint", "load_checkpoint", "convert", "WRITERS", "target_format
 
 
 def load_checkpoint(path, device=None, arch: dict | None = None, task: str | None = None) -> Checkpoint:
-    """A native checkpoint, an official TRM `step_N` file or a safetensors file.
+    """A native checkpoint, an official TRM `step_N` file or a safetensors file, its model on `device`
+    (default: ptrm.hardware.default_device(), CUDA when present).
 
     `arch` overrides TRMConfig fields (shape-free ones such as H_cycles change the computation; the rest
     must agree with the tensors); `task` names the task where the file cannot tell.

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ptrm import hardware
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write
@@ -103,9 +104,7 @@ def build_model(cfg: TRMConfig, sd: dict, path, origin: str, device=None) -> TRM
         if tuple(v.shape) != tuple(expected[k].shape):
             raise PtrmError(f"{path}: {k} has shape {tuple(v.shape)}, {origin} implies {tuple(expected[k].shape)}")
     model.load_state_dict(sd)  # casts official bf16 buffers to our fp32 ones, which is exact
-    if device is not None:
-        model.to(device)
-    return model.eval()
+    return model.to(hardware.default_device(device)).eval()
 
 
 def refuse_existing(path: Path, overwrite: bool) -> None:
