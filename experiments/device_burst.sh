@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
 # One prepared run for a session that is lent a GPU machine (the `device` tool): the GPU's ~10 minutes go to
 # the work that takes this project's CPUs days, and everything it makes comes back under $OUT.
-#   device run: bash experiments/device_burst.sh sudoku    (timeout_s 600)
-#   device run: bash experiments/device_burst.sh ppbench   (carry .burst: the splits `ptrm data ppbench` built
-#               here, 47 MB raw, packed first: echo /.burst/ >>.git/info/exclude; mkdir -p .burst; tar -czf
-#               .burst/ppbench-splits.tar.gz results/data/ppbench/{train,test,identifiers.json})
+#   device run: bash experiments/device_burst.sh sudoku ppbench    (timeout_s 600; carry .burst, below)
+# runs the stages in order under one deadline: a stage that ends early leaves its time to the next. Either
+# alone: `... sudoku` (no carry) or `... ppbench`. ppbench needs the splits `ptrm data ppbench` built here
+# (47 MB raw, ignored by git), packed and carried (the tree and the tarball came to 63 of the 64 MiB a call
+# carries on 2026-11-27): echo /.burst/ >>.git/info/exclude; mkdir -p .burst; tar -czf
+# .burst/ppbench-splits.tar.gz results/data/ppbench/{train,test,identifiers.json}
 # The machine gets this working tree as it is, resume states included: stop the local `ptrm train` of the
 # same run first (pkill -f "ptrm train"), and after the call unpack what came back over the tree:
 #   for f in FILES_AT/*.tar.gz; do tar -xzf "$f"; done    # then read FILES_AT/*.log, and commit
 # Everything here is resumable, so a second call (if device time is left) goes on where the first stopped.
 #
-# sudoku:  the GPU path's checks (the test suite, in the background), experiments/evidence.sh (issue 10),
-#          and the search benchmark at 8192 rows per batch (first: the smoke test) and at 512.
+# always:  the test suite in the background (models on the CPU, as in CI, and tests/test_cuda.py on the GPU),
+#          and at the end, if time is left, the search benchmark at 8192 and 512 rows per batch.
+# sudoku:  experiments/evidence.sh (issue 10) on the long run's snapshots.
 # ppbench: the PPBench model (issue 16), trained until the time runs out (resumable: the next burst goes on),
 #          then experiments/ppbench.py --adaptive on what it reached.
-# Each stage runs under a deadline (BUDGET seconds from the start, 540 by default), so the run ends inside the
+# Each step runs under a deadline (BUDGET seconds from the start, 540 by default), so the run ends inside the
 # call and packs what it finished: one tarball per results folder, holding only the files this run wrote.
 set -uo pipefail
-STAGE=${1:-sudoku}
+STAGES=${*:-sudoku}
+for stage in $STAGES; do
+    case $stage in sudoku|ppbench) ;; *) echo "unknown stage $stage (sudoku | ppbench)" >&2; exit 2 ;; esac
+done
 END=$((SECONDS + ${BUDGET:-540}))
 OUT=${OUT:-/tmp/burst-out}
 mkdir -p "$OUT"
@@ -57,25 +63,15 @@ pack() {  # pack NAME FOLDER...: the files under FOLDERs written since the start
     log "packed $name: $(echo "$files" | wc -l) files, $(stat -c %s "$OUT/$name.tar.gz") bytes"
 }
 
-log "stage $STAGE; $(nvidia-smi -L 2>&1 | head -1)"
-python3 -m ptrm.hardware 2>&1 | tee -a "$OUT/burst.log"
-
-case $STAGE in
-sudoku)
-    # The test suite runs beside the rest (the GPU has room; tests use tiny models). Tests that need what the
-    # GPU image lacks (ray, ortools, Node) skip or fail and say why; the rest runs.
-    [ -n "${NO_TESTS:-}" ] || timeout "$(left 30)" python3 -m pytest -q -n 4 -p no:cacheprovider --continue-on-collection-errors \
-        >"$OUT/tests.log" 2>&1 &
-    TESTS=$!
+sudoku() {
     run "$(left 60)" bash experiments/evidence.sh  # on the long run's snapshots (it finished on a CPU)
     pack evidence results/evidence results/figures results/checkpoints/sudoku.pt
     pack progress results/progress
-    wait $TESTS; log "tests rc=$? (tests.log)"
-    for rows in 8192 512; do run "$(upto 45)" python3 benchmarks/bench_search.py --rows $rows --memory-puzzles 8; done
-    ;;
-ppbench)
+}
+
+ppbench() {
     [ -f .burst/ppbench-splits.tar.gz ] && tar -xzf .burst/ppbench-splits.tar.gz
-    [ -d results/data/ppbench/train ] || { log "results/data/ppbench/train is missing: carry .burst"; exit 1; }
+    [ -d results/data/ppbench/train ] || { log "results/data/ppbench/train is missing: carry .burst"; return 1; }
     RESUME=$([ -f results/training/ppbench/resume.pt ] && echo --resume)
     # max_minutes counts across resumes: this burst adds what it can spare, then the run stops cleanly
     # (an unfinished cosine, said in its metrics) and writes model.pt for the table
@@ -87,7 +83,15 @@ ppbench)
     [ -f results/training/ppbench/model.pt ] &&
         run "$(left 10)" python3 experiments/ppbench.py results/training/ppbench/model.pt --adaptive
     pack table results/ppbench
-    ;;
-*)  log "unknown stage $STAGE (sudoku | ppbench)"; exit 2 ;;
-esac
+}
+
+log "stages $STAGES; $(nvidia-smi -L 2>&1 | head -1)"
+python3 -m ptrm.hardware 2>&1 | tee -a "$OUT/burst.log"
+# Tests that need what the GPU image lacks (ray, ortools, Node) skip or fail and say why; the rest runs.
+[ -n "${NO_TESTS:-}" ] || timeout "$(left 30)" python3 -m pytest -q -n 4 -p no:cacheprovider \
+    --continue-on-collection-errors >"$OUT/tests.log" 2>&1 &
+TESTS=$!
+for stage in $STAGES; do $stage; done
+wait $TESTS; log "tests rc=$? (tests.log)"
+for rows in 8192 512; do run "$(upto 45)" python3 benchmarks/bench_search.py --rows $rows --memory-puzzles 8; done
 log "done"
