@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny random TRM checkpoint with a few generated Sudoku puzzles inside."""
 import os
+import shutil
 
 import pytest
 import torch
@@ -14,6 +15,9 @@ FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
 # here even on a GPU machine; tests/test_cuda.py runs the GPU path on purpose. PTRM_DEVICE=cuda pytest runs all
 # of it on the GPU (where bit-exact comparisons with CPU fixtures are not expected to hold).
 os.environ.setdefault("PTRM_DEVICE", "cpu")
+
+NO_NODE = "pzpr.js needs Node.js (`node` is not on PATH); CI installs it"
+needs_node = pytest.mark.skipif(shutil.which("node") is None, reason=NO_NODE)
 
 
 def tiny_config(**kw) -> TRMConfig:

@@ -11,17 +11,16 @@ from ptrm.errors import PtrmError
 from ptrm.tasks import IGNORE_LABEL, verify
 from ptrm.tasks.ppbench import golden, pzpr, rules, tokens
 from ptrm.tasks.ppbench.board import KINDS, UNDECIDED, Board, canonical_rooms
+from conftest import NO_NODE, needs_node
 from ppbench_corrupt import corrupt, free_cells
 
-needs_node = pytest.mark.skipif(shutil.which("node") is None,
-                                reason="pzpr.js needs Node.js (`node` is not on PATH); CI installs it")
 
 
 @pytest.fixture(scope="module")
 def kept():
     """The golden puzzles that fit the frame (pzpr.js decodes them: needs Node)."""
     if shutil.which("node") is None:
-        pytest.skip("pzpr.js needs Node.js (`node` is not on PATH); CI installs it")
+        pytest.skip(NO_NODE)
     return [p for p in golden.load() if p.board is not None]
 
 

@@ -2,6 +2,7 @@
 augmented training examples, and the CLI that builds it."""
 import numpy as np
 from click.testing import CliRunner
+from conftest import needs_node
 
 from cli.main import main
 from ptrm import builders
@@ -45,6 +46,7 @@ def test_the_training_set_holds_augmented_examples_and_the_heldout_puzzles_stay_
     assert not (train.labels[:, None] == test.labels[None]).all(-1).any()
 
 
+@needs_node  # the golden set comes with the generated puzzles
 def test_cli_generates_builds_and_reports_the_difficulty(tmp_path):
     args = ["data", "ppbench", "--out", str(tmp_path), "--generate", "3", "--heldout", "1", "--types", "lightup,sudoku"]
     res = CliRunner().invoke(main, args)

@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from cli.main import main
-from conftest import subprocess_env
+from conftest import needs_node, subprocess_env
 from ptrm.checkpoint import load_checkpoint, read_file
 from ptrm.builders import write_ppbench_golden
 from ptrm.data import generate_sudoku_set, write_official
@@ -121,6 +121,7 @@ def test_unknown_config_key_is_a_one_line_error(tmp_path, data_dir):
     assert res.exit_code == 2 and "unknown config key 'learning_rate'" in res.output
 
 
+@needs_node  # pzpr.js decodes the golden set
 def test_a_ppbench_model_trains_on_the_golden_csv_and_searches(tmp_path):
     """Training is task-generic: PPBench sets (augmented when generated) train with augment: false, and the
     checkpoint knows its task, so `ptrm search` scores it with the rules' verifier."""
