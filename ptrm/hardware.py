@@ -58,7 +58,7 @@ def cpu() -> CPU:
 
 def default_device(name: str | None = None) -> torch.device:
     """Where a model goes: `name` (cpu, cuda, cuda:N) when given, else $PTRM_DEVICE when set, else CUDA when
-    present. A search or training that silently stayed on the CPU of a GPU machine would run ~100x slower."""
+    present (the first GPU run found models left on the CPU, computing there while the GPU idled)."""
     name = name or os.environ.get("PTRM_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
