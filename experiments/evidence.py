@@ -3,6 +3,7 @@
     python experiments/evidence.py select CKPT [CKPT ...]   # on sudoku-hard 1000-1255, never reported
     python experiments/evidence.py findings CKPT [--limit 500] [--sweep-limit 256]
     python experiments/evidence.py read RUN [RUN ...] --out DIR [--wide-K 256]   # (a), (b), (e) from finished runs
+    python experiments/evidence.py curve RUN [RUN ...] --out DIR [--limit 256 --K 32]   # (c) from finished runs
 
 `select` runs K=16, sigma 0.3 at each checkpoint's N_sup on puzzles the reported tables never use (the
 second 1,000 of results/data/sudoku-hard; every checkpoint ships the first 1,000 as its test set) and names
@@ -99,6 +100,25 @@ def selection(width: dict, K: int) -> list[str]:
     return lines
 
 
+def sigma_curve(ck, curve: dict, small, K: int, figures: Path, rule: str) -> tuple[list[str], float]:
+    """Finding (c) from runs keyed by sigma over the puzzles `small` with K rollouts each, against the
+    deterministic model (sigma 0) on the same puzzles: the table, the figure, and the sigma where best-Q peaks."""
+    curve = dict(sorted(curve.items()))
+    solved = deterministic(ck, small)[0]
+    plots.sigma_sweep(list(curve.values()), figures / "sigma_curve.png")
+    peak = max(curve, key=lambda s: at_k(curve[s].records, "best_q", K).mean())
+    top = at_k(curve[peak].records, "best_q", K)
+    lines = [f"## (c) the sigma curve: K={K}, {rule}, the first {len(small)} test puzzles", "",
+             f"| sigma | best-Q@{K} | pass@{K} | best-Q@{K} - sigma 0 | best-Q@{K} - peak |", "|---|---|---|---|---|",
+             f"| 0 (deterministic) | {100 * solved.mean():.1f} | {100 * solved.mean():.1f} | - | "
+             f"{fmt(paired(solved, top))} |"]
+    for s, run in curve.items():
+        b = at_k(run.records, "best_q", K)
+        lines.append(f"| {s:g} | {100 * b.mean():.1f} | {100 * at_k(run.records, 'pass', K).mean():.1f} | "
+                     f"{fmt(paired(b, solved))} | {fmt(paired(b, top))} |")
+    return lines + ["", f"best-Q@{K} peaks at sigma {peak:g}.", ""], peak
+
+
 def best_sigma(width: dict, K: int) -> float:
     return max(width, key=lambda s: at_k(width[s].records, "best_q", K).mean())
 
@@ -168,20 +188,8 @@ def findings(args):
     others = [s for s in SIGMAS if s > 0 and s not in width]
     curve = {**sweep(ck, small, others, N, SearchConfig(K=32), args.out / "sigma"),
              **{s: head(run, n, 32) for s, run in width.items()}}
-    curve = dict(sorted(curve.items()))
-    solved = deterministic(ck, small)[0]
-    plots.sigma_sweep(list(curve.values()), figures / "sigma_curve.png")
-    peak = max(curve, key=lambda s: at_k(curve[s].records, "best_q", 32).mean())
-    top = at_k(curve[peak].records, "best_q", 32)
-    lines += ["", f"## (c) the sigma curve: K=32, D={N}, the first {n} test puzzles", "",
-              "| sigma | best-Q@32 | pass@32 | best-Q@32 - sigma 0 | best-Q@32 - peak |", "|---|---|---|---|---|",
-              f"| 0 (deterministic) | {100 * solved.mean():.1f} | {100 * solved.mean():.1f} | - | "
-              f"{fmt(paired(solved, top))} |"]
-    for s, run in curve.items():
-        b = at_k(run.records, "best_q", 32)
-        lines.append(f"| {s:g} | {100 * b.mean():.1f} | {100 * at_k(run.records, 'pass', 32).mean():.1f} | "
-                     f"{fmt(paired(b, solved))} | {fmt(paired(b, top))} |")
-    lines += ["", f"best-Q@32 peaks at sigma {peak:g}.", ""]
+    text, peak = sigma_curve(ck, curve, small, 32, figures, f"fixed D={N}")
+    lines += [""] + text
 
     # (d) width against depth at equal rollout-steps: one K=16 run of 4 N_sup steps read at 2 N_sup and
     # 4 N_sup, against the width runs at N_sup (K=64 at a headline sigma, else the sigma curve's K=32).
@@ -210,6 +218,44 @@ def findings(args):
     print("\n".join(lines))
 
 
+def rule_text(search: dict) -> str:
+    return ("adaptive (halt_q {halt_q}, settle {settle}, give_up_q {give_up_q}), at most D={D}".format(**search)
+            if search.get("halt_q") is not None else f"fixed D={search['D']}")
+
+
+def checkpoint_of(manifest: dict):
+    """The checkpoint a finished run was made with (refused if the file changed since) and its puzzle set."""
+    ck = load_checkpoint(manifest["checkpoint"]["path"])
+    if ck.sha256 != manifest["checkpoint"]["sha256"]:
+        raise SystemExit(f"error: {manifest['checkpoint']['path']} is not the checkpoint the runs were made "
+                         f"with (its sha256 differs)")
+    source = manifest["data"]["source"]
+    return ck, ck.test_set() if source.endswith("#test_set") else load_puzzles(source)
+
+
+def curve(args):
+    """Finding (c) from finished runs at several sigmas, each read on the first --limit puzzles with its first
+    --K rollouts (the same rollouts a search with those settings makes): a sweep's cells and the heads of wider
+    runs (e.g. the adaptive headline run) together. No new rollouts but the deterministic baseline."""
+    runs = [head(load_run(folder), args.limit, args.K) for folder in args.runs]
+    by_sigma = {run.manifest["search"]["sigma"]: run for run in runs}
+    settings = {(run.manifest["checkpoint"]["sha256"], run.manifest["data"]["source"],
+                 run.manifest["data"].get("offset", 0),
+                 tuple((k, v) for k, v in run.manifest["search"].items() if k not in ("sigma", "K", "per_step",
+                                                                                   "chunk_size", "dtype_reason")))
+                for run in runs}
+    if len(by_sigma) < len(runs) or len(settings) > 1:
+        raise SystemExit("error: curve wants runs of one checkpoint, puzzle set and search rule (all but sigma and "
+                         f"K), at distinct sigmas; got {len(settings)} settings, sigmas {list(by_sigma)}")
+    ck, test = checkpoint_of(runs[0].manifest)
+    lines, _ = sigma_curve(ck, by_sigma, test.head(args.limit), args.K, args.out / "figures",
+                           rule_text(runs[0].manifest["search"]))
+    lines = [f"# The sigma curve read from {', '.join(map(str, args.runs))}", "",
+             f"Checkpoint {runs[0].manifest['checkpoint']['path']}.", ""] + lines
+    atomic_write_text(args.out / "sigma.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def read(args):
     """Findings (a), (b), (e) and the headline tables from finished runs with per-step records (e.g. the adaptive
     headline run, results/progress-adaptive/*/sigma=*): no new rollouts."""
@@ -220,23 +266,15 @@ def read(args):
         raise SystemExit(f"error: read wants runs of one checkpoint and K with distinct sigmas; got {len(same)} "
                          f"(checkpoint, K) pairs, sigmas {[run.manifest['search']['sigma'] for run in runs]}")
     K = same.pop()[1]
-    search = runs[0].manifest["search"]
-    rule = ("adaptive (halt_q {halt_q}, settle {settle}, give_up_q {give_up_q}), at most D={D}".format(**search)
-            if search.get("halt_q") is not None else f"fixed D={search['D']}")
     lines = [f"# Findings read from {', '.join(map(str, args.runs))}", "",
              f"Checkpoint {runs[0].manifest['checkpoint']['path']}, {runs[0].manifest['data']['n_puzzles']} "
-             f"test puzzles, K={K}, {rule}.", ""]
+             f"test puzzles, K={K}, {rule_text(runs[0].manifest['search'])}.", ""]
     lines += headline(width, K, args.out / "figures") + selection(width, K)
     if args.wide_K:  # the puzzles no rollout solves, searched wider with the same settings (adaptive too)
         sigma = best_sigma(width, K)
         manifest = width[sigma].manifest
-        ck = load_checkpoint(manifest["checkpoint"]["path"])
-        if ck.sha256 != manifest["checkpoint"]["sha256"]:
-            raise SystemExit(f"error: {manifest['checkpoint']['path']} is not the checkpoint the runs were made "
-                             f"with (its sha256 differs)")
-        source = manifest["data"]["source"]
+        ck, test = checkpoint_of(manifest)
         solved = width[sigma].records.groupby("puzzle").correct.any()  # indexed by full-set puzzle index
-        test = ck.test_set() if source.endswith("#test_set") else load_puzzles(source)
         cfg = SearchConfig(**{**{f.name: manifest["search"][f.name] for f in dataclasses.fields(SearchConfig)},
                               "K": args.wide_K})
         lines += limits(ck, test, solved.index[~solved.to_numpy()].to_numpy(), sigma, cfg, args.out / "unsolved",
@@ -264,10 +302,14 @@ def main():
     r = sub.add_parser("read", help="findings (a), (b), (e) from finished runs with per-step records")
     r.add_argument("runs", nargs="+", type=Path, help="run folders of one checkpoint and K, one per sigma")
     r.add_argument("--wide-K", type=int, help="also search the puzzles no rollout solves with this many rollouts")
-    for q in (s, f, r):
+    c = sub.add_parser("curve", help="finding (c), the sigma curve, from finished runs at several sigmas")
+    c.add_argument("runs", nargs="+", type=Path, help="run folders of one checkpoint and rule, one per sigma")
+    c.add_argument("--limit", type=int, default=256, help="read each run on its first LIMIT puzzles")
+    c.add_argument("--K", type=int, default=32, help="... and its first K rollouts")
+    for q in (s, f, r, c):
         q.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args()
-    {"select": select, "findings": findings, "read": read}[args.command](args)
+    {"select": select, "findings": findings, "read": read, "curve": curve}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,12 @@ def test_evidence_selects_a_checkpoint_and_writes_every_finding(tiny_ckpt, tmp_p
     read = (tmp_path / "read" / "findings.md").read_text()
     assert read[read.index("## (a)"):read.index("## Limits")].rstrip() == text[text.index("## (a)"):
                                                                              text.index("## (c)")].rstrip()
+    # Finding (c) read back from the sweep's cells and the heads of the headline cells is the same table.
+    script("evidence.py", "curve", *sorted((out / "sigma").glob("sigma=*")), *cells, "--limit", 4, "--K", 32,
+           "--out", tmp_path / "curve", cwd=tmp_path)
+    section = lambda t: t[t.index("## (c)"):t.index("peaks at sigma")]
+    assert section((tmp_path / "curve" / "sigma.md").read_text()) == section(text)
+    assert (tmp_path / "curve" / "figures" / "sigma_curve.png").stat().st_size > 0
     # ... and the puzzles none of their rollouts solves, searched again with 4 rollouts each
     solved = [pd.read_parquet(c / "records.parquet").groupby("puzzle").correct.any() for c in cells]
     unsolved = [tuple(s.index[~s.to_numpy()]) for s in solved]
