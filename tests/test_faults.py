@@ -48,7 +48,8 @@ for i in range(10**9):
 from ptrm.train import Trainer, TrainConfig
 model, ema = TRM(tiny_config()), TRM(tiny_config())
 me = types.SimpleNamespace(model=model, ema=ema, opt=torch.optim.AdamW(model.parameters()), out=OUT,
-                           elapsed=0.0, curve=[], cfg=TrainConfig(), rng=np.random.default_rng(0))
+                           elapsed=0.0, curve=[], cfg=TrainConfig(), rng=np.random.default_rng(0),
+                           device=torch.device("cpu"))
 print("ready", flush=True)
 for i in range(10**9):
     me.step = i
@@ -98,7 +99,7 @@ def test_kill_during_resume_state_write(tmp_path, capsys):
     assert steps["resume-ema.pt"] in (steps["resume.pt"], steps["resume.pt"] + 1)
     model = TRM(tiny_config())
     me = types.SimpleNamespace(model=model, ema=TRM(tiny_config()), opt=torch.optim.AdamW(model.parameters()),
-                               out=tmp_path, rng=np.random.default_rng(0))
+                               out=tmp_path, rng=np.random.default_rng(0), device=torch.device("cpu"))
     Trainer._load_resume(me)  # resumes either way, and says so when the EMA had to restart
     assert me.step == steps["resume.pt"]
     restarted = steps["resume-ema.pt"] != steps["resume.pt"]
