@@ -62,9 +62,9 @@ def default_device(name: str | None = None) -> torch.device:
     name = name or os.environ.get("PTRM_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise PtrmError(f"device {name!r} is not one of cpu, cuda, cuda:N") from None
-    if device.type not in ("cpu", "cuda"):
+    except RuntimeError:  # not a device name at all: refused below with the names that are
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
         raise PtrmError(f"device {name!r} is not one of cpu, cuda, cuda:N")
     if device.type == "cuda" and not (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
         raise PtrmError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA devices")
