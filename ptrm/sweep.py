@@ -2,6 +2,7 @@
 
     DIR/sweep.json               checkpoint sha256 and the settings every cell shares (written first)
     DIR/sigma=0.1_D=16/          one ptrm.store run: records.parquet, then manifest.json (= cell done)
+    DIR/deterministic_D=16.json  the deterministic baseline every cell of depth 16 shares, computed once
     DIR/summary.csv, summary.md  one row per finished cell, accuracy at k = K for every selection rule
 
 K is not a grid axis: one run at K gives the whole width curve through the exact @k estimators.
@@ -26,7 +27,7 @@ from ptrm.backends import make_backend
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_text
 from ptrm.report import RULE_NAMES, compute_per_puzzle, markdown
-from ptrm.runner import run_search
+from ptrm.runner import deterministic_baseline, run_search
 from ptrm.search import SearchConfig
 from ptrm.store import load_run, save_run
 
@@ -89,6 +90,17 @@ def claim(out: Path, settings: dict, ckpt_path: str, grid: dict) -> None:
                                         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=1))
 
 
+def shared_baseline(ckpt, pset, cfg: SearchConfig, out: Path) -> dict:
+    """The deterministic baseline of the cells of depth cfg.D: the same for every sigma (the sweep pins the
+    checkpoint, puzzles and dtype), so it is computed by the first such cell and read back by the others."""
+    path = out / f"deterministic_D={cfg.D}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    baseline = deterministic_baseline(ckpt.model, pset, cfg.D, cfg.dtype)
+    atomic_write_text(path, json.dumps(baseline, default=str))  # as in the manifest
+    return baseline
+
+
 def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, workers: int = 1, gpus_per_worker: float = 1.0,
               ray_address: str | None = None, progress: bool = True, log=lambda message: None) -> pd.DataFrame:
     """Run every unfinished cell of sigmas x steps (steps None: the checkpoint's N_sup), then summarize.
@@ -114,7 +126,9 @@ def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, workers: int = 
         with make_backend(ckpt, workers, gpus_per_worker, ray_address) as backend:
             for i, cell_cfg in enumerate(todo, 1):
                 folder = out / cell_name(cell_cfg.sigma, cell_cfg.D)
-                run = run_search(ckpt, pset, cell_cfg, backend=backend, progress=progress, parts=folder / "parts")
+                run = run_search(ckpt, pset, cell_cfg, backend=backend, progress=progress, parts=folder / "parts",
+                                 deterministic=False)
+                run.manifest["deterministic"] = shared_baseline(ckpt, pset, cell_cfg, out)
                 save_run(run, folder)
                 shutil.rmtree(folder / "parts")
                 resumed = run.manifest.get("resumed_items")

@@ -17,6 +17,7 @@ from ptrm.model import TRM
 from ptrm.runner import head, read_at_depth, run_search
 from ptrm.search import SearchConfig
 from ptrm.store import load_run
+from ptrm import sweep as sweep_module
 from ptrm.sweep import run_sweep
 
 from conftest import tiny_config
@@ -71,6 +72,20 @@ def test_rerunning_a_finished_sweep_recomputes_nothing(finished, tiny_ckpt):
     assert res.exit_code == 0, res.output
     assert "4 finished earlier, 0 to run" in res.output
     assert manifests == {c: (finished / c / "manifest.json").read_bytes() for c in CELLS}
+
+
+def test_the_cells_of_one_depth_share_one_deterministic_baseline(tiny_ckpt, puzzles, tmp_path, monkeypatch):
+    ck, pset, out = load_checkpoint(tiny_ckpt), puzzles.head(6), tmp_path / "shared"
+    depths, real = [], sweep_module.deterministic_baseline
+    monkeypatch.setattr(sweep_module, "deterministic_baseline",
+                        lambda model, p, D, dtype: depths.append(D) or real(model, p, D, dtype))
+    run_sweep(ck, pset, [0.1, 0.3, 0.5], [1, 2], SearchConfig(K=2), out, progress=False)
+    assert depths == [1, 2]  # once per depth, not once per cell
+    for D in (1, 2):
+        alone = run_search(ck, pset, SearchConfig(K=2, sigma=0.3, D=D), progress=False).manifest["deterministic"]
+        for sigma in (0.1, 0.3, 0.5):
+            shared = load_run(out / f"sigma={sigma}_D={D}").manifest["deterministic"]
+            assert shared["exact_accuracy"] == alone["exact_accuracy"] and shared["ci"] == list(alone["ci"])
 
 
 def test_a_grown_grid_runs_only_the_new_cells(finished, tiny_ckpt, puzzles, tmp_path):
