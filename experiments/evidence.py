@@ -1,13 +1,14 @@
 """The paper's findings tested on one checkpoint, and the choice of the checkpoint to ship (issue 10).
 
-    python experiments/evidence.py select CKPT [CKPT ...]   # on sudoku-hard 1000-1255, never reported
+    python experiments/evidence.py select CKPT [CKPT ...] [--adaptive]   # on sudoku-hard 1000-1255, never reported
     python experiments/evidence.py findings CKPT [--limit 500] [--sweep-limit 256]
     python experiments/evidence.py read RUN [RUN ...] --out DIR [--wide-K 256]   # (a), (b), (e) from finished runs
     python experiments/evidence.py curve RUN [RUN ...] --out DIR [--limit 256 --K 32]   # (c) from finished runs
 
 `select` runs K=16, sigma 0.3 at each checkpoint's N_sup on puzzles the reported tables never use (the
 second 1,000 of results/data/sudoku-hard; every checkpoint ships the first 1,000 as its test set) and names
-the one with the highest best-Q@16 (ties: the later step): results/evidence/select.md and chosen.txt.
+the one with the highest best-Q@16 (ties: the later step): results/evidence/select.md and chosen.txt
+(--adaptive: the README's stopping rule; select-adaptive.md and chosen-adaptive.txt).
 
 `findings` runs three resumable sweeps (re-running skips finished cells; a cell cut short resumes from its
 finished work items) on the checkpoint's own test set, then writes results/evidence/findings.md and figures:
@@ -40,11 +41,11 @@ from ptrm.data import load_puzzles
 from ptrm.io import atomic_write_text
 from ptrm.report import curve_ks, markdown, summary
 from ptrm.runner import head, read_at_depth
-from ptrm.search import SearchConfig
+from ptrm.search import DTYPES, SearchConfig
 from ptrm.sweep import cell_name, run_sweep
 from ptrm.store import load_run
 
-from progress import PROGRESS, SOURCES, baseline, deterministic, measure, paired
+from progress import ADAPTIVE, PROGRESS, SOURCES, baseline, deterministic, measure, paired
 
 SIGMAS = [0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0]
 OUT = Path("results/evidence")
@@ -145,21 +146,25 @@ def limits(ck, test, ids, sigma: float, cfg: SearchConfig, folder: Path, what: s
 def select(args):
     pset = load_puzzles(args.data)
     window = pset.subset(slice(args.offset, args.offset + args.limit))
+    name = "select-adaptive" if args.adaptive else "select"  # the two rules' choices are kept apart
+    cfg = SearchConfig(K=args.K, dtype=args.dtype, **(ADAPTIVE if args.adaptive else {}))
     rows = []
     for path in args.ckpts:
         ck = load_checkpoint(path)
-        run = sweep(ck, window, [args.sigma], ck.cfg.halt_max_steps, SearchConfig(K=args.K),
-                    args.out / "select" / path.stem)[args.sigma]
+        run = sweep(ck, window, [args.sigma], ck.cfg.halt_max_steps, cfg, args.out / name / path.stem)[args.sigma]
         table = summary(run).set_index("method")
         rows.append({"checkpoint": str(path), "step": ck.meta.get("metrics", {}).get("train_steps"),
-                     **{name: table.at[name, "accuracy"] for name in table.index}})
+                     **{method: table.at[method, "accuracy"] for method in table.index},
+                     "steps/rollout": run.records.steps.mean()})
     table = pd.DataFrame(rows)
     best = table.sort_values([f"best-Q@{args.K}", "step"]).iloc[-1]
     text = (f"Selection set: {args.data} puzzles {args.offset}-{args.offset + len(window) - 1} (K={args.K}, "
-            f"sigma {args.sigma}, each checkpoint's N_sup; not part of any reported table).\n\n"
-            f"{markdown(table)}\n\nChosen: {best.checkpoint} (highest best-Q@{args.K}; ties: the later step).\n")
-    atomic_write_text(args.out / "select.md", text)
-    atomic_write_text(args.out / "chosen.txt", f"{best.checkpoint}\n")  # for scripts: experiments/evidence.sh
+            f"sigma {args.sigma}, {rule_text(run.manifest['search'])}, {run.manifest['search']['dtype']}; not part "
+            f"of any reported table).\n\n{markdown(table)}\n\nChosen: {best.checkpoint} (highest best-Q@{args.K}; "
+            f"ties: the later step).\n")
+    atomic_write_text(args.out / f"{name}.md", text)
+    # for scripts: experiments/evidence.sh reads chosen.txt
+    atomic_write_text(args.out / f"chosen{name.removeprefix('select')}.txt", f"{best.checkpoint}\n")
     print(text)
 
 
@@ -293,6 +298,8 @@ def main():
     s.add_argument("--limit", type=int, default=256)
     s.add_argument("--K", type=int, default=16)
     s.add_argument("--sigma", type=float, default=0.3)
+    s.add_argument("--adaptive", action="store_true", help="the README's stopping rule instead of fixed N_sup")
+    s.add_argument("--dtype", choices=DTYPES, default="auto")
     f = sub.add_parser("findings", help="the paper's findings (a)-(e) and the headline table on one checkpoint")
     f.add_argument("ckpt", type=Path)
     f.add_argument("--limit", type=int, default=500)
