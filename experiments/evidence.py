@@ -105,11 +105,12 @@ def sigma_curve(ck, curve: dict, small, K: int, figures: Path, rule: str) -> tup
     """Finding (c) from runs keyed by sigma over the puzzles `small` with K rollouts each, against the
     deterministic model (sigma 0) on the same puzzles: the table, the figure, and the sigma where best-Q peaks."""
     curve = dict(sorted(curve.items()))
-    solved = deterministic(ck, small)[0]
+    dtype = next(iter(curve.values())).manifest["search"]["dtype"]  # sigma 0 computed as the runs were
+    solved = deterministic(ck, small, dtype)[0]
     plots.sigma_sweep(list(curve.values()), figures / "sigma_curve.png")
     peak = max(curve, key=lambda s: at_k(curve[s].records, "best_q", K).mean())
     top = at_k(curve[peak].records, "best_q", K)
-    lines = [f"## (c) the sigma curve: K={K}, {rule}, the first {len(small)} test puzzles", "",
+    lines = [f"## (c) the sigma curve: K={K}, {rule}, {dtype}, the first {len(small)} test puzzles", "",
              f"| sigma | best-Q@{K} | pass@{K} | best-Q@{K} - sigma 0 | best-Q@{K} - peak |", "|---|---|---|---|---|",
              f"| 0 (deterministic) | {100 * solved.mean():.1f} | {100 * solved.mean():.1f} | - | "
              f"{fmt(paired(solved, top))} |"]
