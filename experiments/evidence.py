@@ -4,6 +4,7 @@
     python experiments/evidence.py findings CKPT [--limit 500] [--sweep-limit 256]
     python experiments/evidence.py read RUN [RUN ...] --out DIR [--wide-K 256]   # (a), (b), (e) from finished runs
     python experiments/evidence.py curve RUN [RUN ...] --out DIR [--limit 256 --K 32]   # (c) from finished runs
+    python experiments/evidence.py depth RUN --out DIR   # (d) from a finished K=16, D=4 N_sup per-step run
 
 `select` runs K=16, sigma 0.3 at each checkpoint's N_sup on puzzles the reported tables never use (the
 second 1,000 of results/data/sudoku-hard; every checkpoint ships the first 1,000 as its test set) and names
@@ -121,6 +122,41 @@ def sigma_curve(ck, curve: dict, small, K: int, figures: Path, rule: str) -> tup
     return lines + ["", f"best-Q@{K} peaks at sigma {peak:g}.", ""], peak
 
 
+def depth_table(runs: dict, sigma: float, n: int, figures: Path) -> list[str]:
+    """Finding (d) from runs keyed by depth D (the shallowest N, the deepest 4 N) at one sigma on the same n
+    puzzles: best-Q@k at equal rollout-steps per puzzle, k = budget / D, and the figure."""
+    (N, *_, deepest), deep = sorted(runs), runs[max(runs)]
+    plots.depth_vs_width(list(runs.values()), figures / "depth_vs_width.png", sigma=sigma)
+    lines = [f"## (d) width against depth at equal compute: sigma {sigma:g}, {rule_text(deep.manifest['search'])}, "
+             f"{deep.manifest['search']['dtype']}, the first {n} test puzzles", "",
+             "best-Q@k at depth D, with k = rollout-steps / D; differences as in (a).", "",
+             f"| rollout-steps per puzzle | {' | '.join(f'D={D}' for D in runs)} | D={N} - D={deepest} |",
+             "|" + "---|" * (len(runs) + 2)]
+    for budget in (deepest * m for m in (1, 2, 4, 8, 16)):
+        cells = {D: at_k(r.records, "best_q", budget // D) if budget // D <= r.manifest["search"]["K"] else None
+                 for D, r in runs.items()}
+        shown = [f"{100 * v.mean():.1f}" if v is not None else "-" for v in cells.values()]
+        diff = "-" if cells[N] is None or cells[deepest] is None else fmt(paired(cells[N], cells[deepest]))
+        lines.append(f"| {budget} | {' | '.join(shown)} | {diff} |")
+    return lines
+
+
+def depth(args):
+    """Finding (d) from one finished fixed-depth run with per-step records (K rollouts of D steps), read at D/4
+    and D/2 as well: the first steps of a deeper rollout are the shallower rollout. No new rollouts."""
+    deep = load_run(args.run)
+    D = deep.manifest["search"]["D"]
+    if deep.manifest["search"].get("halt_q") is not None or not deep.manifest["search"]["per_step"] or D % 4:
+        raise SystemExit(f"error: {args.run}: depth wants a fixed-D run with per-step records and D a multiple of 4")
+    runs = {D // 4: read_at_depth(deep, D // 4), D // 2: read_at_depth(deep, D // 2), D: deep}
+    lines = [f"# Width against depth read from {args.run}", "",
+             f"Checkpoint {deep.manifest['checkpoint']['path']}, K={deep.manifest['search']['K']}.", ""]
+    lines += depth_table(runs, deep.manifest["search"]["sigma"], deep.manifest["data"]["n_puzzles"],
+                         args.out / "figures")
+    atomic_write_text(args.out / "depth.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def best_sigma(width: dict, K: int) -> float:
     return max(width, key=lambda s: at_k(width[s].records, "best_q", K).mean())
 
@@ -202,17 +238,7 @@ def findings(args):
     deep = sweep(ck, small, [peak], 4 * N, SearchConfig(K=16, per_step=True), args.out / "depth")[peak]
     runs = {N: head(width[peak], n, K) if peak in width else curve[peak],
             2 * N: read_at_depth(deep, 2 * N), 4 * N: deep}
-    plots.depth_vs_width(list(runs.values()), figures / "depth_vs_width.png", sigma=peak)
-    lines += [f"## (d) width against depth at equal compute: sigma {peak:g}, the first {n} test puzzles", "",
-              "best-Q@k at depth D, with k = rollout-steps / D; differences as in (a).", "",
-              f"| rollout-steps per puzzle | D={N} | D={2 * N} | D={4 * N} | D={N} - D={4 * N} |",
-              "|---|---|---|---|---|"]
-    for budget in (4 * N, 8 * N, 16 * N, 32 * N, 64 * N):
-        cells = {D: at_k(r.records, "best_q", budget // D) if budget // D <= r.manifest["search"]["K"] else None
-                 for D, r in runs.items()}
-        shown = [f"{100 * v.mean():.1f}" if v is not None else "-" for v in cells.values()]
-        diff = "-" if cells[N] is None or cells[4 * N] is None else fmt(paired(cells[N], cells[4 * N]))
-        lines.append(f"| {budget} | {' | '.join(shown)} | {diff} |")
+    lines += depth_table(runs, peak, n, figures) + [""]
 
     # What limits the gain: the deterministic model's failures among the headline puzzles (measure() above
     # kept them beside the headline cells), searched wider.
@@ -314,10 +340,12 @@ def main():
     c.add_argument("runs", nargs="+", type=Path, help="run folders of one checkpoint and rule, one per sigma")
     c.add_argument("--limit", type=int, default=256, help="read each run on its first LIMIT puzzles")
     c.add_argument("--K", type=int, default=32, help="... and its first K rollouts")
-    for q in (s, f, r, c):
+    d = sub.add_parser("depth", help="finding (d), width against depth, from one finished fixed-D per-step run")
+    d.add_argument("run", type=Path, help="a run folder: K rollouts of D steps (D a multiple of 4), --per-step")
+    for q in (s, f, r, c, d):
         q.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args()
-    {"select": select, "findings": findings, "read": read, "curve": curve}[args.command](args)
+    {"select": select, "findings": findings, "read": read, "curve": curve, "depth": depth}[args.command](args)
 
 
 if __name__ == "__main__":

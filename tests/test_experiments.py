@@ -69,6 +69,13 @@ def test_evidence_selects_a_checkpoint_and_writes_every_finding(tiny_ckpt, tmp_p
     section = lambda t: t[t.index("## (c)"):t.index("peaks at sigma")]
     assert section((tmp_path / "curve" / "sigma.md").read_text()) == section(text)
     assert (tmp_path / "curve" / "figures" / "sigma_curve.png").stat().st_size > 0
+    # Finding (d) read back from the deep run alone: its D=2N and D=4N columns are the findings' (the D=N
+    # column there comes from the wider K=64 run, whose @k estimates average over more rollouts).
+    script("evidence.py", "depth", *(out / "depth").glob("sigma=*"), "--out", tmp_path / "depth", cwd=tmp_path)
+    columns = lambda t: [row.split(" | ")[2:4] for row in t[t.index("## (d)"):].split("\n## ")[0].splitlines()
+                         if row[2:3].isdigit()]
+    assert columns((tmp_path / "depth" / "depth.md").read_text()) == columns(text)
+    assert len(columns(text)) == 5 and (tmp_path / "depth" / "figures" / "depth_vs_width.png").stat().st_size > 0
     # ... and the puzzles none of their rollouts solves, searched again with 4 rollouts each
     solved = [pd.read_parquet(c / "records.parquet").groupby("puzzle").correct.any() for c in cells]
     unsolved = [tuple(s.index[~s.to_numpy()]) for s in solved]
