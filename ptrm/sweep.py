@@ -2,15 +2,15 @@
 
     DIR/sweep.json               checkpoint sha256 and the settings every cell shares (written first)
     DIR/sigma=0.1_D=16/          one ptrm.store run: records.parquet, then manifest.json (= cell done)
-    DIR/deterministic_D=16.json  the deterministic baseline every cell of depth 16 shares, computed once
     DIR/summary.csv, summary.md  one row per finished cell, accuracy at k = K for every selection rule
 
 K is not a grid axis: one run at K gives the whole width curve through the exact @k estimators.
 A cell is done when its manifest exists (save_run writes it last), so after Ctrl-C or kill -9 a re-run
 skips finished cells. A cell in progress keeps its finished work items in DIR/<cell>/parts/ (see
 ptrm.runner.PartStore), so the cell cut short loses only the items in flight; its records are written
-whole once every item is in, and the parts are removed. Records do not depend on the backend or chunk
-size, so a sweep may be finished with other --workers than it started with.
+whole once every item is in, and the parts are removed. Records do not depend on the backend or chunk size, so a
+sweep may be finished with other --workers than it started with. The deterministic baseline in the manifests is
+computed once per depth: a finished cell lends its own to the next cells of that depth.
 """
 import hashlib
 import json
@@ -92,13 +92,10 @@ def claim(out: Path, settings: dict, ckpt_path: str, grid: dict) -> None:
 
 def shared_baseline(ckpt, pset, cfg: SearchConfig, out: Path) -> dict:
     """The deterministic baseline of the cells of depth cfg.D: the same for every sigma (the sweep pins the
-    checkpoint, puzzles and dtype), so it is computed by the first such cell and read back by the others."""
-    path = out / f"deterministic_D={cfg.D}.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    baseline = deterministic_baseline(ckpt.model, pset, cfg.D, cfg.dtype)
-    atomic_write_text(path, json.dumps(baseline, default=str))  # as in the manifest
-    return baseline
+    checkpoint, puzzles and dtype), so a finished cell of that depth lends its own; the first one computes it."""
+    for manifest in sorted(out.glob(f"sigma=*_D={cfg.D}/manifest.json")):
+        return json.loads(manifest.read_text())["deterministic"]
+    return deterministic_baseline(ckpt.model, pset, cfg.D, cfg.dtype)
 
 
 def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, workers: int = 1, gpus_per_worker: float = 1.0,

@@ -81,9 +81,11 @@ def test_the_cells_of_one_depth_share_one_deterministic_baseline(tiny_ckpt, puzz
                         lambda model, p, D, dtype: depths.append(D) or real(model, p, D, dtype))
     run_sweep(ck, pset, [0.1, 0.3, 0.5], [1, 2], SearchConfig(K=2), out, progress=False)
     assert depths == [1, 2]  # once per depth, not once per cell
+    run_sweep(ck, pset, [0.7], [1, 2], SearchConfig(K=2), out, progress=False)  # the grid grows later
+    assert depths == [1, 2]  # the finished cells lend theirs
     for D in (1, 2):
         alone = run_search(ck, pset, SearchConfig(K=2, sigma=0.3, D=D), progress=False).manifest["deterministic"]
-        for sigma in (0.1, 0.3, 0.5):
+        for sigma in (0.1, 0.3, 0.5, 0.7):
             shared = load_run(out / f"sigma={sigma}_D={D}").manifest["deterministic"]
             assert shared["exact_accuracy"] == alone["exact_accuracy"] and shared["ci"] == list(alone["ci"])
 
