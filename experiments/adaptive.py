@@ -7,7 +7,7 @@
    rule of a small grid; the rule kept is the cheapest whose best-Q@K is at least the fixed run's.
    Only per-rollout rules (halt_q, settle, give_up_q) are searched: each rollout then stops on its own, so the exact
    @k estimators still give the whole curve over k from one run.
-2. Evaluation (puzzles 50.. of the checkpoint's test set; 0-49 were looked at before, in results/width):
+2. Evaluation (puzzles 50.. of the checkpoint's test set; 0-49 were looked at before, by a 50-puzzle run):
    a fixed-D run (reused from results/adaptive/fixed when it is there: it does not depend on the rule) and a
    real adaptive run with the chosen rule, saved under results/adaptive/, then the
    curves best-Q@k against network FLOPs and wall seconds per puzzle (results/figures/adaptive.png) and
@@ -63,7 +63,7 @@ def choose_rule(ck, cfg, n_select):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ckpt", default="results/checkpoints/sudoku.pt")
+    ap.add_argument("--ckpt", default="results/checkpoints/sudoku-2k.pt")  # the model results/adaptive measured
     ap.add_argument("--select", type=int, default=64)
     ap.add_argument("--eval", type=int, default=256)
     ap.add_argument("--K", type=int, default=16)

@@ -6,7 +6,7 @@
 set -euo pipefail
 LONG=results/checkpoints/long
 # 1. the checkpoint to ship, chosen on sudoku-hard 1,000-1,255 (no reported table uses them)
-python experiments/evidence.py select $LONG/step-0{05000,06250,07500,08750,10000}.pt results/checkpoints/sudoku.pt
+python experiments/evidence.py select $LONG/step-0{05000,06250,07500,08750,10000}.pt
 CHOSEN=$(cat results/evidence/chosen.txt)
 # 2. its headline table (K=64, 500 puzzles, sigma 0.1 and 0.3) and the paper's findings (a)-(e)
 python experiments/evidence.py findings "$CHOSEN"
