@@ -125,7 +125,8 @@ def sigma_curve(ck, curve: dict, small, K: int, figures: Path, rule: str) -> tup
 def depth_table(runs: dict, sigma: float, n: int, figures: Path) -> list[str]:
     """Finding (d) from runs keyed by depth D (the shallowest N, the deepest 4 N) at one sigma on the same n
     puzzles: best-Q@k at equal rollout-steps per puzzle, k = budget / D, and the figure."""
-    (N, *_, deepest), deep = sorted(runs), runs[max(runs)]
+    N, deepest = min(runs), max(runs)
+    deep = runs[deepest]
     plots.depth_vs_width(list(runs.values()), figures / "depth_vs_width.png", sigma=sigma)
     lines = [f"## (d) width against depth at equal compute: sigma {sigma:g}, {rule_text(deep.manifest['search'])}, "
              f"{deep.manifest['search']['dtype']}, the first {n} test puzzles", "",
@@ -183,12 +184,13 @@ def limits(ck, test, ids, sigma: float, cfg: SearchConfig, folder: Path, what: s
 def select(args):
     pset = load_puzzles(args.data)
     window = pset.subset(slice(args.offset, args.offset + args.limit))
-    name = "select-adaptive" if args.adaptive else "select"  # the two rules' choices are kept apart
+    suffix = "-adaptive" if args.adaptive else ""  # the two rules' choices are kept apart
     cfg = SearchConfig(K=args.K, dtype=args.dtype, **(ADAPTIVE if args.adaptive else {}))
     rows = []
     for path in args.ckpts:
         ck = load_checkpoint(path)
-        run = sweep(ck, window, [args.sigma], ck.cfg.halt_max_steps, cfg, args.out / name / path.stem)[args.sigma]
+        folder = args.out / f"select{suffix}" / path.stem
+        run = sweep(ck, window, [args.sigma], ck.cfg.halt_max_steps, cfg, folder)[args.sigma]
         table = summary(run).set_index("method")
         rows.append({"checkpoint": str(path), "step": ck.meta.get("metrics", {}).get("train_steps"),
                      **{method: table.at[method, "accuracy"] for method in table.index},
@@ -199,9 +201,9 @@ def select(args):
             f"sigma {args.sigma}, {rule_text(run.manifest['search'])}, {run.manifest['search']['dtype']}; not part "
             f"of any reported table).\n\n{markdown(table)}\n\nChosen: {best.checkpoint} (highest best-Q@{args.K}; "
             f"ties: the later step).\n")
-    atomic_write_text(args.out / f"{name}.md", text)
+    atomic_write_text(args.out / f"select{suffix}.md", text)
     # for scripts: experiments/evidence.sh reads chosen.txt
-    atomic_write_text(args.out / f"chosen{name.removeprefix('select')}.txt", f"{best.checkpoint}\n")
+    atomic_write_text(args.out / f"chosen{suffix}.txt", f"{best.checkpoint}\n")
     print(text)
 
 

@@ -93,8 +93,9 @@ def claim(out: Path, settings: dict, ckpt_path: str, grid: dict) -> None:
 def shared_baseline(ckpt, pset, cfg: SearchConfig, out: Path) -> dict:
     """The deterministic baseline of the cells of depth cfg.D: the same for every sigma (the sweep pins the
     checkpoint, puzzles and dtype), so a finished cell of that depth lends its own; the first one computes it."""
-    for manifest in sorted(out.glob(f"sigma=*_D={cfg.D}/manifest.json")):
-        return json.loads(manifest.read_text())["deterministic"]
+    lender = next(out.glob(f"sigma=*_D={cfg.D}/manifest.json"), None)
+    if lender:
+        return json.loads(lender.read_text())["deterministic"]
     return deterministic_baseline(ckpt.model, pset, cfg.D, cfg.dtype)
 
 
