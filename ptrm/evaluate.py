@@ -12,6 +12,7 @@ from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.model import TRM
 from ptrm.tasks import IGNORE_LABEL, maze
+from ptrm.tasks.ppbench.board import KINDS
 
 
 def check_compatible(model: TRM, pset: PuzzleSet) -> None:
@@ -57,6 +58,11 @@ class EvalResult:
     metrics: dict
 
 
+def exact_by_type(exact: np.ndarray, kinds: np.ndarray) -> dict:
+    """Exact accuracy per PPBench type present, in KINDS order (kinds: the puzzle identifiers)."""
+    return {KINDS[k]: float(exact[kinds == k].mean()) for k in np.unique(kinds)}
+
+
 def evaluate(model: TRM, pset: PuzzleSet, steps=None, dtype=torch.float32, batch_size=256,
              keep_logits=False, progress=False) -> EvalResult:
     check_compatible(model, pset)
@@ -81,6 +87,8 @@ def evaluate(model: TRM, pset: PuzzleSet, steps=None, dtype=torch.float32, batch
         "q_auroc": auroc(qs[-1], exact[-1]),
         "q_precision": float(exact[-1][qs[-1] > 0].mean()) if (qs[-1] > 0).any() else float("nan"),
     }
+    if pset.task == "ppbench":  # one model for six puzzle types: how each fares
+        metrics["exact_by_type"] = exact_by_type(exact[-1], pset.puzzle_identifiers)
     if pset.task == "maze":  # exact match counts; a valid but different route is reported beside it
         metrics["valid_path_rate"] = float(maze.valid_paths(preds[-1], pset.inputs).mean())
     if pset.task == "arc" and pset.rows is not None:  # the official crop-and-compare, and the vote

@@ -373,7 +373,8 @@ class Trainer:
         self.curve.append({"step": self.step, "minutes": (self.elapsed + time.time() - t0) / 60,
                            "lm_loss": lm_loss, "q_loss": q_loss, "train_exact": train_acc,
                            "test_exact": m["exact_accuracy"], "test_cell": m["cell_accuracy"],
-                           "q_auroc": m["q_auroc"]})
+                           "q_auroc": m["q_auroc"],
+                           **{f"test_exact_{kind}": v for kind, v in m.get("exact_by_type", {}).items()}})
         write_curve(self.curve, self.out)
 
     def _finish(self) -> dict:
