@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ptrm import metrics, plots
+from ptrm import hardware, metrics, plots
 from ptrm.checkpoint import load_checkpoint
 from ptrm.data import load_puzzles
+from ptrm.evaluate import evaluate, exact_and_cell
 from ptrm.io import atomic_write_text
 from ptrm.report import compute_per_puzzle, markdown
 from ptrm.runner import head
@@ -34,7 +35,7 @@ from ptrm.store import load_run
 from ptrm.tasks.ppbench.board import KINDS
 
 from evidence import sweep
-from progress import ADAPTIVE, deterministic
+from progress import ADAPTIVE
 
 RULES = {"best_q": "best-Q", "verified": "verified", "mode": "mode", "pass": "pass"}
 
@@ -55,9 +56,17 @@ def row(kind, source, per_puzzle: dict, cost: dict, D: int) -> dict:
     return {**out, **cost}
 
 
+def deterministic(ck, pset, depths) -> dict:
+    """Whether the plain TRM solves each puzzle after each of `depths` supervision steps, from one run to the
+    deepest: a deterministic rollout's first d steps do not depend on how many follow."""
+    det = evaluate(ck.model, pset, steps=max(depths), dtype=hardware.resolve_dtype("auto", ck.model.device)[0])
+    solved = exact_and_cell(det.preds, pset.labels)[0]  # (D, N)
+    return {f"det D={d}": solved[d - 1] for d in depths}
+
+
 def measure(ck, pset, kind, source, args, cfg) -> tuple[dict, dict]:
     run = sweep(ck, pset, [args.sigma], args.D, cfg, args.out / source / kind)[args.sigma]
-    per_puzzle = {f"det D={d}": deterministic(ck, pset, steps=d)[0] for d in (16, args.D)}
+    per_puzzle = deterministic(ck, pset, (16, args.D))
     per_puzzle.update({name: metrics.per_puzzle_at_k(run.records, rule, args.K)[0].to_numpy()
                        for rule, name in RULES.items()})
     cost = compute_per_puzzle(run)
@@ -65,14 +74,15 @@ def measure(ck, pset, kind, source, args, cfg) -> tuple[dict, dict]:
                         "steps/rollout": cost["steps"] / args.K}
 
 
-def sigma_curve(ck, kind, pset, args, cfg, main_run) -> list[dict]:
+def sigma_curve(ck, kind, pset, args, cfg, main_run, solved) -> list[dict]:
+    """`solved`: the deterministic model's per-puzzle results on pset at D (sigma 0: every rule is the one
+    rollout)."""
     n, k = min(args.curve_limit, len(pset)), args.curve_K
     small = pset.head(n)
     others = [s for s in args.sigmas if s != args.sigma]
     runs = {**sweep(ck, small, others, args.D, SearchConfig(**{**cfg.to_dict(), "K": k}), args.out / "sigma" / kind),
             args.sigma: head(main_run, n, k)}
-    solved = 100 * deterministic(ck, small, steps=args.D)[0].mean()  # sigma 0: every rule is the one rollout
-    rows = [{"type": kind, "sigma": 0.0, "n": n, **{name: solved for name in RULES.values()}}]
+    rows = [{"type": kind, "sigma": 0.0, "n": n, **{name: 100 * solved[:n].mean() for name in RULES.values()}}]
     for s, run in sorted(runs.items()):
         rows.append({"type": kind, "sigma": s, "n": n,
                      **{name: 100 * metrics.per_puzzle_at_k(run.records, rule, k)[0].mean()
@@ -122,7 +132,7 @@ def main():
                 pooled.setdefault(source, {}).setdefault(name, []).append(values)
             if source == "heldout":
                 main_run = load_run(args.out / source / kind / cell_name(args.sigma, args.D))
-                curve += sigma_curve(ck, kind, pset, args, cfg, main_run)
+                curve += sigma_curve(ck, kind, pset, args, cfg, main_run, per_puzzle[f"det D={args.D}"])
         rows.append(row("all", source, {k: np.concatenate(v) for k, v in pooled[source].items()}, {}, args.D))
     table = pd.DataFrame(rows)
     search = f"{'adaptive' if args.adaptive else 'fixed D'}, K={args.K}, D={args.D}, sigma {args.sigma:g}"
