@@ -137,7 +137,7 @@ class Attention(nn.Module):
         q, k, v = qkv.split(self.num_heads, dim=2)  # [B, L, heads, head_dim] each
         if cos_sin is not None:
             cos, sin = (t.unsqueeze(-2) for t in cos_sin)
-            q, k = ((t.float() * cos + rotate_half(t.float()) * sin).to(x.dtype) for t in (q, k))
+            q, k = ((t * cos + rotate_half(t) * sin).to(x.dtype) for t in (q.float(), k.float()))
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         return self.o_proj(out.transpose(1, 2).reshape(B, L, -1))
 
