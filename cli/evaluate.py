@@ -36,7 +36,8 @@ def command(ckpt, data, limit, arc_augs, steps, dtype, batch_size, save_outputs,
     click.echo(f"exact accuracy {100 * m['exact_accuracy']:.2f}%   cell accuracy {100 * m['cell_accuracy']:.2f}%   "
                f"Q AUROC {m['q_auroc']:.3f}")
     if "exact_by_type" in m:
-        click.echo("exact accuracy per type: " + "   ".join(f"{kind} {100 * a:.1f}%" for kind, a in m["exact_by_type"].items()))
+        click.echo("per type, exact (cell) accuracy: " + "   ".join(
+            f"{kind} {100 * a:.1f}% ({100 * m['cell_by_type'][kind]:.1f}%)" for kind, a in m["exact_by_type"].items()))
     if "valid_path_rate" in m:
         click.echo(f"valid S->G paths {100 * m['valid_path_rate']:.2f}%")
     if "arc" in m:

@@ -58,9 +58,9 @@ class EvalResult:
     metrics: dict
 
 
-def exact_by_type(exact: np.ndarray, kinds: np.ndarray) -> dict:
-    """Exact accuracy per PPBench type present, in KINDS order (kinds: the puzzle identifiers)."""
-    return {KINDS[k]: float(exact[kinds == k].mean()) for k in np.unique(kinds)}
+def by_type(values: np.ndarray, kinds: np.ndarray) -> dict:
+    """The mean of per-puzzle `values` per PPBench type present, in KINDS order (kinds: the puzzle identifiers)."""
+    return {KINDS[k]: float(values[kinds == k].mean()) for k in np.unique(kinds)}
 
 
 def evaluate(model: TRM, pset: PuzzleSet, steps=None, dtype=torch.float32, batch_size=256,
@@ -88,7 +88,8 @@ def evaluate(model: TRM, pset: PuzzleSet, steps=None, dtype=torch.float32, batch
         "q_precision": float(exact[-1][qs[-1] > 0].mean()) if (qs[-1] > 0).any() else float("nan"),
     }
     if pset.task == "ppbench":  # one model for six puzzle types: how each fares
-        metrics["exact_by_type"] = exact_by_type(exact[-1], pset.puzzle_identifiers)
+        metrics["exact_by_type"] = by_type(exact[-1], pset.puzzle_identifiers)
+        metrics["cell_by_type"] = by_type(cell[-1], pset.puzzle_identifiers)
     if pset.task == "maze":  # exact match counts; a valid but different route is reported beside it
         metrics["valid_path_rate"] = float(maze.valid_paths(preds[-1], pset.inputs).mean())
     if pset.task == "arc" and pset.rows is not None:  # the official crop-and-compare, and the vote

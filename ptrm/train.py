@@ -374,7 +374,8 @@ class Trainer:
                            "lm_loss": lm_loss, "q_loss": q_loss, "train_exact": train_acc,
                            "test_exact": m["exact_accuracy"], "test_cell": m["cell_accuracy"],
                            "q_auroc": m["q_auroc"],
-                           **{f"test_exact_{kind}": v for kind, v in m.get("exact_by_type", {}).items()}})
+                           **{f"test_{what}_{kind}": v for what in ("exact", "cell")
+                              for kind, v in m.get(f"{what}_by_type", {}).items()}})
         write_curve(self.curve, self.out)
 
     def _finish(self) -> dict:

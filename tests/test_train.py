@@ -16,7 +16,7 @@ from ptrm.checkpoint import load_checkpoint, read_file
 from ptrm.builders import write_ppbench_golden
 from ptrm.data import generate_sudoku_set, write_official
 from ptrm.errors import PtrmError
-from ptrm.evaluate import evaluate, exact_by_type
+from ptrm.evaluate import by_type, evaluate
 from ptrm.train import Trainer, load_config, sequence_loss
 
 
@@ -125,7 +125,7 @@ def test_unknown_config_key_is_a_one_line_error(tmp_path, data_dir):
 def test_ppbench_accuracy_is_read_per_type():
     exact = np.array([1, 0, 1, 1, 0], dtype=bool)
     kinds = np.array([4, 0, 0, 4, 1])  # puzzle identifiers: tapa, sudoku, sudoku, tapa, lightup
-    assert exact_by_type(exact, kinds) == {"sudoku": 0.5, "lightup": 0.0, "tapa": 1.0}
+    assert by_type(exact, kinds) == {"sudoku": 0.5, "lightup": 0.0, "tapa": 1.0}
 
 
 @needs_node  # pzpr.js decodes the golden set
@@ -138,7 +138,7 @@ def test_a_ppbench_model_trains_on_the_golden_csv_and_searches(tmp_path):
         Trainer(load_config(write_config(tmp_path, lightup), ["max_steps=2"]))
     cfg = load_config(write_config(tmp_path, lightup, augment=False), ["max_steps=4", "model.num_puzzle_identifiers=6", "model.pos_encodings=rope"])
     metrics = Trainer(cfg).run(progress=False)
-    assert list(metrics["exact_by_type"]) == ["lightup"]  # the evaluation reads each type apart
+    assert list(metrics["exact_by_type"]) == list(metrics["cell_by_type"]) == ["lightup"]  # each type apart
     ck = load_checkpoint(tmp_path / "out" / "model.pt")
     assert ck.task == "ppbench" and ck.cfg.vocab_size == 395 and ck.cfg.seq_len == 100
     result = CliRunner().invoke(main, ["search", "--ckpt", str(tmp_path / "out" / "model.pt"), "--data", str(lightup),
