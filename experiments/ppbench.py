@@ -56,7 +56,7 @@ def row(kind, source, per_puzzle: dict, cost: dict, D: int) -> dict:
     return {**out, **cost}
 
 
-def deterministic(ck, pset, depths) -> dict:
+def solved_at_depths(ck, pset, depths) -> dict:
     """Whether the plain TRM solves each puzzle after each of `depths` supervision steps, from one run to the
     deepest: a deterministic rollout's first d steps do not depend on how many follow."""
     det = evaluate(ck.model, pset, steps=max(depths), dtype=hardware.resolve_dtype("auto", ck.model.device)[0])
@@ -66,7 +66,7 @@ def deterministic(ck, pset, depths) -> dict:
 
 def measure(ck, pset, kind, source, args, cfg) -> tuple[dict, dict]:
     run = sweep(ck, pset, [args.sigma], args.D, cfg, args.out / source / kind)[args.sigma]
-    per_puzzle = deterministic(ck, pset, (16, args.D))
+    per_puzzle = solved_at_depths(ck, pset, (16, args.D))
     per_puzzle.update({name: metrics.per_puzzle_at_k(run.records, rule, args.K)[0].to_numpy()
                        for rule, name in RULES.items()})
     cost = compute_per_puzzle(run)
