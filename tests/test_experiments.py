@@ -1,5 +1,6 @@
 """The experiment scripts end to end on tiny models: every table and figure they promise is written, and its
 numbers obey the estimators' order (pass@K bounds every selection rule)."""
+import importlib.util
 import json
 import re
 import shutil
@@ -7,12 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from click.testing import CliRunner
 
 from cli.main import main
 from ptrm.checkpoint import save_checkpoint
+from ptrm.data import IGNORE_LABEL
 from ptrm.model import TRM
 
 from conftest import tiny_config
@@ -120,3 +123,20 @@ def test_ppbench_table_names_each_type_with_intervals(tmp_path):
     assert "lightup" in (tmp_path / "out" / "table.md").read_text()
     curve = pd.read_csv(tmp_path / "out" / "sigma_curve.csv")
     assert sorted(set(curve.sigma)) == [0.0, 0.2, 0.5]
+
+
+def test_per_clue_guess_answers_each_clue_with_its_most_frequent_answer(tmp_path):
+    spec = importlib.util.spec_from_file_location("ppbench_guess", ROOT / "experiments" / "ppbench_guess.py")
+    guess_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(guess_module)
+    inputs = np.array([[1, 1, 2], [1, 2, 3]])
+    labels = np.array([[5, 5, 6], [4, IGNORE_LABEL, 7]])
+    guess = guess_module.per_clue_guess(inputs, labels)
+    # clue 1: answer 5 twice, 4 once; clue 2: an ignored label counts for nothing
+    assert (guess[1], guess[2], guess[3]) == (5, 6, 7)
+    assert guess[0] == 5  # a clue never seen: the most frequent answer of all
+    # ... and the script's table on the golden puzzles, fitted on some and scored on others
+    shutil.copytree(GOLDEN, tmp_path / "heldout")
+    out = script("ppbench_guess.py", "--data", tmp_path, "--types", "lightup,tapa", "--fit", "4:8", "--score", "0:4",
+                 cwd=tmp_path)
+    assert re.search(r"\| lightup \| 4 \| \d+\.\d+ \|", out) and "| tapa | 4 |" in out
