@@ -74,10 +74,11 @@ ppbench() {
     [ -d results/data/ppbench/train ] || { log "results/data/ppbench/train is missing: carry .burst"; return 1; }
     RESUME=$([ -f results/training/ppbench/resume.pt ] && echo --resume)
     # max_minutes counts across resumes: this burst adds what it can spare, then the run stops cleanly
-    # (an unfinished cosine, said in its metrics) and writes model.pt for the table
+    # (an unfinished cosine, said in its metrics) and writes model.pt for the table. The CPU run finished its
+    # 10,000 steps, so the burst goes on with a longer cosine (PPBENCH_STEPS; a warm restart: the LR rises again)
     SPENT=$(python3 -c "import torch; print(torch.load('results/training/ppbench/resume.pt',
         weights_only=True)['elapsed'])" 2>/dev/null || echo 0)
-    run "$(left 120)" ptrm train experiments/train_ppbench.yaml $RESUME \
+    run "$(left 120)" ptrm train experiments/train_ppbench.yaml $RESUME max_steps="${PPBENCH_STEPS:-30000}" \
         max_minutes="$(python3 -c "print(round(($SPENT + $(left 170)) / 60, 2))")"
     pack train results/training/ppbench results/checkpoints/ppbench
     [ -f results/training/ppbench/model.pt ] &&
