@@ -3,10 +3,12 @@ import dataclasses
 import functools
 
 import click
+from click.core import ParameterSource
 
 from ptrm.arc_eval import align_to_checkpoint
 from ptrm.checkpoint import load_checkpoint, parse_arch_overrides
 from ptrm.data import arc_augmentations, load_puzzles
+from ptrm.presets import PRESETS, preset
 from ptrm.search import DTYPES, NOISE_TARGETS, SIGMA_SCALES, SearchConfig
 
 
@@ -85,16 +87,24 @@ def _search_option(name: str, default):
 
 def search_options(*names, **defaults):
     """Options for the SearchConfig fields `names` (all when none are named), with the dataclass's defaults
-    unless `defaults` gives others; the command receives them as one validated SearchConfig, `search_cfg`."""
+    unless `defaults` gives others, and --preset (ptrm.presets: options given explicitly win over it); the
+    command receives them as one validated SearchConfig, `search_cfg`."""
     names = names or tuple(_SEARCH_FLAGS)
     field_defaults = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
 
     def decorate(f):
         @functools.wraps(f)
         def command(*args, **kwargs):
-            cfg = SearchConfig(**{n: kwargs.pop(n) for n in names}).validate()
-            return f(*args, search_cfg=cfg, **kwargs)
-        return stack([_search_option(n, defaults.get(n, field_defaults[n])) for n in names])(command)
+            values, ctx = {n: kwargs.pop(n) for n in names}, click.get_current_context()
+            name = kwargs.pop("preset")
+            for field, value in (preset(name) if name else {}).items():
+                if field in names and ctx.get_parameter_source(field) is ParameterSource.DEFAULT:
+                    values[field] = value
+            return f(*args, search_cfg=SearchConfig(**values).validate(), **kwargs)
+        preset_option = click.option("--preset", type=click.Choice(list(PRESETS)),
+                                     help="Named protocol: paper = fixed D; adaptive = --halt-q 0 --settle 3 "
+                                          "--give-up-q -3. Options given explicitly win.")
+        return stack([preset_option] + [_search_option(n, defaults.get(n, field_defaults[n])) for n in names])(command)
     return decorate
 
 

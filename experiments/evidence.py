@@ -40,13 +40,14 @@ from ptrm.adaptive import best_step
 from ptrm.checkpoint import load_checkpoint
 from ptrm.data import load_puzzles
 from ptrm.io import atomic_write_text
+from ptrm.presets import preset
 from ptrm.report import curve_ks, markdown, summary
 from ptrm.runner import head, read_at_depth
 from ptrm.search import DTYPES, SearchConfig
 from ptrm.sweep import cell_name, run_sweep
 from ptrm.store import load_run
 
-from progress import ADAPTIVE, PROGRESS, SOURCES, baseline, deterministic, measure, paired
+from progress import PROGRESS, SOURCES, baseline, deterministic, measure, paired
 
 SIGMAS = [0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0]
 OUT = Path("results/evidence")
@@ -185,7 +186,7 @@ def select(args):
     pset = load_puzzles(args.data)
     window = pset.subset(slice(args.offset, args.offset + args.limit))
     suffix = "-adaptive" if args.adaptive else ""  # the two rules' choices are kept apart
-    cfg = SearchConfig(K=args.K, dtype=args.dtype, **(ADAPTIVE if args.adaptive else {}))
+    cfg = SearchConfig(K=args.K, dtype=args.dtype, **preset("adaptive" if args.adaptive else "paper"))
     rows = []
     for path in args.ckpts:
         ck = load_checkpoint(path)

@@ -27,6 +27,7 @@ from ptrm.checkpoint import load_checkpoint
 from ptrm.data import load_puzzles
 from ptrm.evaluate import evaluate, exact_and_cell
 from ptrm.io import atomic_write_text
+from ptrm.presets import preset
 from ptrm.report import compute_per_puzzle, markdown
 from ptrm.runner import head
 from ptrm.search import SearchConfig
@@ -35,7 +36,6 @@ from ptrm.store import load_run
 from ptrm.tasks.ppbench.board import KINDS
 
 from evidence import sweep
-from progress import ADAPTIVE
 
 RULES = {"best_q": "best-Q", "verified": "verified", "mode": "mode", "pass": "pass"}
 
@@ -120,7 +120,7 @@ def main():
     args = p.parse_args()
     args.sigmas = sorted({float(s) for s in args.sigmas.split(",")} | {args.sigma})
     ck = load_checkpoint(args.ckpt)
-    cfg = SearchConfig(K=args.K, D=args.D, **(ADAPTIVE if args.adaptive else {})).validate()
+    cfg = SearchConfig(K=args.K, D=args.D, **preset("adaptive" if args.adaptive else "paper")).validate()
 
     rows, curve, pooled = [], [], {}
     for source in ("heldout", "golden"):

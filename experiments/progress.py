@@ -35,10 +35,11 @@ from ptrm.io import atomic_write_text
 from ptrm.plots import training_progress
 from ptrm.report import markdown
 from ptrm.search import SearchConfig
-from ptrm.sweep import cell_name, data_sha256, run_sweep
+from ptrm.presets import preset
+from ptrm.provenance import data_sha256
+from ptrm.sweep import cell_name, run_sweep
 from ptrm.store import load_run
 
-ADAPTIVE = dict(halt_q=0.0, settle=3, give_up_q=-3.0)
 PROGRESS = dict(K=64, sigmas=[0.1, 0.3])  # the defaults, which experiments/evidence.py's headline shares
 RULES = {"best_q": "best-Q", "mode": "mode", "pass": "pass"}
 SOURCES = ["checkpoint", "cell", "data_sha256"]  # where a row's numbers come from: in the CSV, not the Markdown
@@ -144,7 +145,7 @@ def main():
     p.add_argument("--figure", default="results/figures/progress.png")
     args = p.parse_args()
     sigmas = [float(s) for s in args.sigmas.split(",")]
-    cfg = SearchConfig(K=args.K, per_step=True, **(ADAPTIVE if args.adaptive else {})).validate()
+    cfg = SearchConfig(K=args.K, per_step=True, **preset("adaptive" if args.adaptive else "paper")).validate()
     table = pd.DataFrame([row for path in args.ckpts for row in measure(path, sigmas, cfg, args.limit, args.out)])
     table = table.sort_values(["step", "sigma"], na_position="last", kind="stable")
     atomic_write_text(args.out / "summary.csv", table.to_csv(index=False))

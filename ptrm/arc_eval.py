@@ -226,4 +226,5 @@ def align_identifiers(pset: PuzzleSet, names: list[str], where: str) -> PuzzleSe
                         f"({int(missing.sum())} rows lack one); the checkpoint never saw that augmented task")
     ids = pset.rows["name"].map(index).to_numpy(np.int32)
     rows = pset.rows.assign(identifier=ids)
-    return PuzzleSet(pset.inputs, pset.labels, ids, pset.task, pset.vocab_size, pset.seq_len, pset.source, rows)
+    return PuzzleSet(pset.inputs, pset.labels, ids, pset.task, pset.vocab_size, pset.seq_len, pset.source, rows,
+                     pset.source_index)

@@ -34,13 +34,15 @@ class PuzzleSet:
     inputs: np.ndarray  # (N, S) int32 token ids
     labels: np.ndarray  # (N, S) int32 token ids; ignored cells = -100
     puzzle_identifiers: np.ndarray  # (N,) int32
-    task: str  # "sudoku" | "maze" | "arc"
+    task: str  # "sudoku" | "maze" | "arc" | "ppbench"
     vocab_size: int
     seq_len: int
     source: str  # where it came from (path or generator call), for manifests
     # Per-row facts a task needs beyond the tokens (ARC: which task, test input and augmentation a row is;
     # see `arc_rows`), or None.
     rows: pd.DataFrame | None = None
+    # These puzzles' row numbers in `source` once the set is a subset (None: rows 0..N-1), for manifests.
+    source_index: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -48,8 +50,9 @@ class PuzzleSet:
     def subset(self, idx) -> "PuzzleSet":
         """The rows `idx` (an index array, mask or slice) as a new set."""
         rows = None if self.rows is None else self.rows.iloc[idx].reset_index(drop=True)
+        index = np.arange(len(self)) if self.source_index is None else self.source_index
         return PuzzleSet(self.inputs[idx], self.labels[idx], self.puzzle_identifiers[idx], self.task,
-                         self.vocab_size, self.seq_len, self.source, rows)
+                         self.vocab_size, self.seq_len, self.source, rows, index[idx])
 
     def head(self, n: int) -> "PuzzleSet":
         return self.subset(slice(0, n))

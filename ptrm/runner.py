@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 import ptrm
 from ptrm import adaptive, arc_eval, hardware, metrics, noise
+from ptrm.provenance import data_sha256, provenance, source_rows
 from ptrm.backends import LocalBackend
 from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
@@ -52,7 +53,8 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
         raise PtrmError(f"--offset must lie in 0..{len(pset) - 1} (the set has {len(pset)} puzzles), got {offset}")
     window = slice(offset, len(pset) if limit is None else min(len(pset), offset + limit))
     n = window.stop - offset
-    check_compatible(ckpt.model, pset.subset(window))
+    chosen = pset.subset(window)
+    check_compatible(ckpt.model, chosen)
     D = cfg.D or ckpt.cfg.halt_max_steps
     backend = backend or LocalBackend(ckpt.model)
     dtype, why = hardware.resolve_dtype(cfg.dtype, ckpt.model.device)
@@ -79,7 +81,10 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     flops_total = metrics.flops_per_step(ckpt.cfg) * rollout_steps
     manifest = {
         "checkpoint": {"path": ckpt.path, "sha256": ckpt.sha256},
-        "data": {"source": pset.source, "task": pset.task, "n_puzzles": n, "offset": offset},
+        "provenance": provenance(),
+        # `offset` numbers the records' puzzles; `source_offset` (or `source_rows`) says which rows of the source they are
+        "data": {"source": pset.source, "task": pset.task, "n_puzzles": n, "offset": offset, **source_rows(chosen),
+                 "sha256": data_sha256(chosen)},
         "search": {**cfg.to_dict(), "D": D, "dtype_reason": why, "noise_generator": noise.GENERATOR},
         "hardware": hardware.describe(),
         "backend": backend.describe(),
@@ -92,7 +97,7 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if deterministic:
-        manifest["deterministic"] = deterministic_baseline(ckpt.model, pset.subset(window), D, cfg.dtype)
+        manifest["deterministic"] = deterministic_baseline(ckpt.model, chosen, D, cfg.dtype)
     return SearchRun(records, manifest)
 
 

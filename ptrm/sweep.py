@@ -12,7 +12,6 @@ whole once every item is in, and the parts are removed. Records do not depend on
 sweep may be finished with other --workers than it started with. The deterministic baseline in the manifests is
 computed once per depth: a finished cell lends its own to the next cells of that depth.
 """
-import hashlib
 import json
 import shutil
 import time
@@ -26,6 +25,7 @@ from ptrm import hardware, metrics, noise
 from ptrm.backends import make_backend
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_text
+from ptrm.provenance import data_sha256
 from ptrm.report import RULE_NAMES, compute_per_puzzle, markdown
 from ptrm.runner import deterministic_baseline, run_search
 from ptrm.search import SearchConfig
@@ -37,14 +37,6 @@ RULES = ("best_q", "mode", "q_weighted", "pass")  # summary column order
 
 def cell_name(sigma: float, D: int) -> str:
     return f"sigma={float(sigma)!r}_D={D}"  # repr: the shortest exact form, so two sigmas never share a folder
-
-
-def data_sha256(pset) -> str:
-    """The puzzles' identity: the same arrays give the same hash wherever the file was read from."""
-    h = hashlib.sha256()
-    for a in (pset.inputs, pset.labels, pset.puzzle_identifiers):
-        h.update(np.ascontiguousarray(a, dtype=np.int32).tobytes())
-    return h.hexdigest()
 
 
 def shared_settings(ckpt, pset, cfg: SearchConfig) -> dict:
