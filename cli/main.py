@@ -4,7 +4,7 @@ import warnings
 
 import click
 
-from cli import convert, data, evaluate, plot, search, sweep, train
+from cli import convert, data, evaluate, plot, reproduce, search, sweep, train
 from ptrm.errors import PtrmError
 
 
@@ -31,6 +31,6 @@ def main():
     warnings.formatwarning = _one_line_warning
 
 
-for _module in (convert, data, evaluate, plot, search, sweep, train):
+for _module in (convert, data, evaluate, plot, reproduce, search, sweep, train):
     main.add_command(_module.command)
 main.add_command(search.solve_command)
