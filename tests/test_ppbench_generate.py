@@ -260,4 +260,4 @@ except PtrmError as e:
     env = subprocess_env()
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "solving lightup puzzles needs OR-Tools, which is not installed: pip install ortools"
+    assert res.stdout.strip() == "solving lightup puzzles needs OR-Tools, which is not installed: pip install 'ptrm[ppbench]'"

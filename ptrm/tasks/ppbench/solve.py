@@ -337,7 +337,7 @@ def build(board: Board) -> Model:
     if board.kind not in _BUILDERS:
         raise PtrmError(f"no CP-SAT model for kind {board.kind!r}; kinds: {', '.join(_BUILDERS)}")
     if cp_model is None:
-        raise PtrmError(f"solving {board.kind} puzzles needs OR-Tools, which is not installed: pip install ortools")
+        raise PtrmError(f"solving {board.kind} puzzles needs OR-Tools, which is not installed: pip install 'ptrm[ppbench]'")
     m = cp_model.CpModel()
     return Model(m, _BUILDERS[board.kind](m, board), board.clues.shape)
 
