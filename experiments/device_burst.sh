@@ -7,8 +7,8 @@
 # (47 MB raw, ignored by git), packed and carried (the tree and the tarball came to 63 of the 64 MiB a call
 # carries on 2026-11-27): echo /.burst/ >>.git/info/exclude; mkdir -p .burst; tar -czf
 # .burst/ppbench-splits.tar.gz results/data/ppbench/{train,test,identifiers.json}
-# The machine gets this working tree as it is, resume states included: stop the local `ptrm train` of the
-# same run first (pkill -f "ptrm train"), and after the call unpack what came back over the tree:
+# The machine gets this working tree as it is, resume states included: stop your local `ptrm train` of the
+# same run first (Ctrl-C in its terminal, which saves its resume state), and after the call unpack what came back:
 #   for f in FILES_AT/*.tar.gz; do tar -xzf "$f"; done    # then read FILES_AT/*.log, and commit
 # Everything here is resumable, so a second call (if device time is left) goes on where the first stopped.
 #
