@@ -1,0 +1,26 @@
+"""The front page and the docs point at files that exist: every relative link of README.md and docs/*.md."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+LINK = re.compile(r"\]\(([^)\s]+)\)")  # Markdown [text](target)
+
+
+def relative_links(page: Path):
+    for target in LINK.findall(page.read_text()):
+        if not re.match(r"[a-z]+:", target) and not target.startswith("#"):
+            yield target.split("#")[0]
+
+
+def test_every_relative_link_resolves():
+    pages = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = [f"{page.relative_to(ROOT)} -> {target}" for page in pages for target in relative_links(page)
+              if not (page.parent / target).exists()]
+    assert broken == []
+
+
+def test_the_readme_is_a_front_page():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 250
+    commands = [line for line in lines if line.startswith(("pip install", "git clone"))]
+    assert len(commands) == 3 and commands[0].startswith("git clone --depth 1")  # the clone, then the two commands
