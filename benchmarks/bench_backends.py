@@ -17,7 +17,7 @@ import torch
 
 from ptrm.backends import LocalBackend, RayBackend
 from ptrm.checkpoint import load_checkpoint, pack_test_set, save_checkpoint
-from ptrm.data import generate_sudoku_set
+from ptrm.tasks.sudoku.sets import generate_sudoku_set
 from ptrm.model import TRM, TRMConfig
 from ptrm.report import markdown
 from ptrm.runner import run_search

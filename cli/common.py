@@ -5,19 +5,12 @@ import functools
 import click
 from click.core import ParameterSource
 
-from ptrm.arc_eval import align_to_checkpoint
+from ptrm import tasks
 from ptrm.checkpoint import load_checkpoint, parse_arch_overrides
-from ptrm.data import arc_augmentations, load_puzzles
+from ptrm.data import load_puzzles
 from ptrm.presets import PRESETS, preset
+from ptrm.tasks.command_options import stack
 from ptrm.search import DTYPES, NOISE_TARGETS, SIGMA_SCALES, SearchConfig
-
-
-def stack(options):
-    def decorate(f):
-        for opt in reversed(options):
-            f = opt(f)
-        return f
-    return decorate
 
 
 checkpoint_options = stack([
@@ -25,7 +18,7 @@ checkpoint_options = stack([
                  help="Checkpoint: ptrm .pt, official step_N (with all_config.yaml beside it if any), or .safetensors."),
     click.option("--arch", multiple=True, metavar="KEY=VALUE",
                  help="Architecture field an official checkpoint cannot tell, repeatable: --arch num_heads=8."),
-    click.option("--task", help="Task (sudoku, maze) when neither the checkpoint nor the data tell."),
+    click.option("--task", help=f"Task ({', '.join(tasks.REGISTRY)}) when neither the checkpoint nor the data tell."),
     click.option("--device", help="cpu, cuda or cuda:N (default: $PTRM_DEVICE, else CUDA when present). "
                                   "Ray actors use the GPUs --gpus-per-worker gives them."),
 ])
@@ -35,9 +28,8 @@ data_options = stack([
     click.option("--limit", type=click.IntRange(min=1), help="Use the first N puzzles."),
 ])
 
-arc_augs_option = click.option(
-    "--arc-augs", type=click.IntRange(min=1),
-    help="ARC: use only the first N versions of each test input (the task as given, then N-1 augmentations).")
+# The options registered tasks add to the commands that open puzzles (ARC: --arc-augs); see open_puzzles.
+task_options = stack([option.option for task in tasks.REGISTRY.values() for option in task.options])
 
 
 ray_options = stack([
@@ -112,10 +104,13 @@ def open_checkpoint(ckpt, arch, task, device=None):
     return load_checkpoint(ckpt, device=device, arch=parse_arch_overrides(arch), task=task)
 
 
-def open_puzzles(ck, data, limit, task, arc_augs=None):
+def open_puzzles(ck, data, limit, task, **task_values):
+    """The puzzles of --data (else the checkpoint's test set) as the checkpoint reads them, narrowed by the task
+    options given (`task_values`: the values of `task_options`) and --limit."""
     pset = load_puzzles(data, task=task) if data else ck.test_set()
-    pset = align_to_checkpoint(pset, ck.path, ck.cfg.puzzle_emb_ndim)
-    if arc_augs:
-        pset = arc_augmentations(pset, arc_augs)
+    pset = tasks.get(pset.task).align(pset, ck.path, ck.cfg.puzzle_emb_ndim)
+    for option in (o for t in tasks.REGISTRY.values() for o in t.options):
+        if task_values.get(option.name):
+            pset = option.apply(pset, task_values[option.name])
     return pset.head(limit) if limit else pset
 

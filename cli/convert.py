@@ -1,11 +1,12 @@
 """`ptrm convert SRC DST`: between native, official TRM (`step_N` + all_config.yaml) and safetensors files."""
 import click
 
+from ptrm import tasks
 from ptrm.checkpoint import WRITERS, convert, parse_arch_overrides
 
 ARCH_HELP = ("Architecture field (TRMConfig / official arch name), repeatable: --arch num_heads=8 "
              "--arch L_cycles=4. Needed when the file and all_config.yaml cannot tell.")
-TASK_HELP = "Task (sudoku, maze) when vocab and seq_len do not tell."
+TASK_HELP = f"Task ({', '.join(tasks.REGISTRY)}) when vocab and seq_len do not tell."
 
 
 @click.command("convert")

@@ -4,7 +4,7 @@ import warnings
 
 import click
 
-from cli import convert, data, evaluate, plot, reproduce, search, sweep, train
+from . import convert, data, evaluate, plot, reproduce, search, sweep, train
 from ptrm.errors import PtrmError
 
 
@@ -34,3 +34,7 @@ def main():
 for _module in (convert, data, evaluate, plot, reproduce, search, sweep, train):
     main.add_command(_module.command)
 main.add_command(search.solve_command)
+
+
+if __name__ == "__main__":  # python -m cli.main (from a checkout) runs the same command as `ptrm`
+    main()

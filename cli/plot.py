@@ -3,7 +3,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import checkpoint_options, data_options, open_checkpoint, open_puzzles, search_options
+from .common import checkpoint_options, data_options, open_checkpoint, open_puzzles, search_options
 from ptrm import basin, plots
 
 

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import click
 
-from cli.common import checkpoint_options, data_options, open_checkpoint, open_puzzles, ray_options, search_options
+from .common import checkpoint_options, data_options, open_checkpoint, open_puzzles, ray_options, search_options
+from ptrm.backends import BackendSpec
 from ptrm.errors import PtrmError
 from ptrm.sweep import SWEEP_FILE, run_sweep
 
@@ -37,7 +38,7 @@ def command(ckpt, arch, task, device, data, limit, sigmas, steps, search_cfg, wo
         raise PtrmError(f"--resume: {out} holds no sweep to resume")
     ck = open_checkpoint(ckpt, arch, task, device)
     pset = open_puzzles(ck, data, limit, task)
-    run_sweep(ck, pset, sigmas, steps, search_cfg, out, workers, gpus_per_worker, ray_address, log=click.echo)
+    run_sweep(ck, pset, sigmas, steps, search_cfg, out, BackendSpec(workers, gpus_per_worker, ray_address), log=click.echo)
     click.echo(f"\n{len(pset)} puzzles from {pset.source}; K={search_cfg.K}, seed {search_cfg.seed}, "
                f"noise on {search_cfg.noise_on}")
     click.echo((out / "summary.md").read_text().rstrip())

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ptrm import metrics
+from ptrm import metrics, rules
 from ptrm.adaptive import replay_adaptive
 from ptrm.checkpoint import load_checkpoint
 from ptrm.data import load_puzzles
@@ -38,7 +38,7 @@ GRID = {"halt_q": [None, 0.0, 1.0], "settle": [0, 3, 6], "give_up_q": [None, -3.
 
 
 def best_q(records, K) -> float:
-    return float(metrics.per_puzzle_at_k(records, "best_q", K)[0].mean())
+    return float(rules.per_puzzle_at_k(records, "best_q", K)[0].mean())
 
 
 def choose_rule(ck, cfg, n_select):
@@ -85,7 +85,7 @@ def main():
         steps_per_rollout = run.records.steps.mean()
         flops_per_rollout = metrics.flops_per_step(ck.cfg) * steps_per_rollout
         seconds_per_rollout = run.manifest["wall_seconds"] / (n * K)
-        curve = metrics.curves(run.records, list(range(1, K + 1)), rules=("best_q", "pass"))
+        curve = rules.curves(run.records, list(range(1, K + 1)), rules=("best_q", "pass"))
         curve["search"] = name
         curve["flops_per_puzzle"] = curve.k * flops_per_rollout
         curve["seconds_per_puzzle"] = curve.k * seconds_per_rollout

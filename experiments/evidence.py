@@ -35,13 +35,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ptrm import metrics, plots
+from ptrm import plots, rules
 from ptrm.adaptive import best_step
 from ptrm.checkpoint import load_checkpoint
 from ptrm.data import load_puzzles
 from ptrm.io import atomic_write_text
 from ptrm.presets import preset
-from ptrm.report import curve_ks, markdown, summary
+from ptrm.report import curve_ks, markdown, rule_table
 from ptrm.runner import head, read_at_depth
 from ptrm.search import DTYPES, SearchConfig
 from ptrm.sweep import cell_name, run_sweep
@@ -54,7 +54,7 @@ OUT = Path("results/evidence")
 
 
 def at_k(records, rule, k):
-    return metrics.per_puzzle_at_k(records, rule, k)[0].to_numpy()
+    return rules.per_puzzle_at_k(records, rule, k)[0].to_numpy()
 
 
 def fmt(d) -> str:
@@ -73,9 +73,9 @@ def headline(width: dict, K: int, figures: Path) -> list[str]:
     and Q-tracking figures."""
     lines = []
     for s, run in width.items():
-        table = summary(run).set_index("method")
+        table = rule_table(run).set_index("method")
         det, best = table.at["deterministic TRM", "accuracy"], table.at[f"best-Q@{K}", "accuracy"]
-        lines += [f"### sigma {s:g}", "", markdown(summary(run)), "",
+        lines += [f"### sigma {s:g}", "", markdown(rule_table(run)), "",
                   f"- deterministic error closed by best-Q@{K}: {100 * (best - det) / (100 - det):.1f}%; "
                   f"best-Q@{K} trails pass@{K} by {table.at[f'pass@{K} (oracle)', 'accuracy'] - best:.1f} points",
                   ""]
@@ -192,7 +192,7 @@ def select(args):
         ck = load_checkpoint(path)
         folder = args.out / f"select{suffix}" / path.stem
         run = sweep(ck, window, [args.sigma], ck.cfg.halt_max_steps, cfg, folder)[args.sigma]
-        table = summary(run).set_index("method")
+        table = rule_table(run).set_index("method")
         rows.append({"checkpoint": str(path), "step": ck.meta.get("metrics", {}).get("train_steps"),
                      **{method: table.at[method, "accuracy"] for method in table.index},
                      "steps/rollout": run.records.steps.mean()})

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ptrm import hardware, metrics, plots
+from ptrm import hardware, metrics, plots, rules
 from ptrm.checkpoint import load_checkpoint
 from ptrm.data import load_puzzles
 from ptrm.evaluate import evaluate, exact_and_cell
@@ -37,7 +37,7 @@ from ptrm.tasks.ppbench.board import KINDS
 
 from evidence import sweep
 
-RULES = {"best_q": "best-Q", "verified": "verified", "mode": "mode", "pass": "pass"}
+RULES = {rule: rules.get(rule).short for rule in ("best_q", "verified", "mode", "pass")}  # the table's columns
 
 
 def with_ci(name, values) -> dict:
@@ -67,7 +67,7 @@ def solved_at_depths(ck, pset, depths) -> dict:
 def measure(ck, pset, kind, source, args, cfg) -> tuple[dict, dict]:
     run = sweep(ck, pset, [args.sigma], args.D, cfg, args.out / source / kind)[args.sigma]
     per_puzzle = solved_at_depths(ck, pset, (16, args.D))
-    per_puzzle.update({name: metrics.per_puzzle_at_k(run.records, rule, args.K)[0].to_numpy()
+    per_puzzle.update({name: rules.per_puzzle_at_k(run.records, rule, args.K)[0].to_numpy()
                        for rule, name in RULES.items()})
     cost = compute_per_puzzle(run)
     return per_puzzle, {"GFLOP/puzzle": cost["flops"] / 1e9, "s/puzzle": cost["seconds"],
@@ -85,7 +85,7 @@ def sigma_curve(ck, kind, pset, args, cfg, main_run, solved) -> list[dict]:
     rows = [{"type": kind, "sigma": 0.0, "n": n, **{name: 100 * solved[:n].mean() for name in RULES.values()}}]
     for s, run in sorted(runs.items()):
         rows.append({"type": kind, "sigma": s, "n": n,
-                     **{name: 100 * metrics.per_puzzle_at_k(run.records, rule, k)[0].mean()
+                     **{name: 100 * rules.per_puzzle_at_k(run.records, rule, k)[0].mean()
                         for rule, name in RULES.items()}})
     return rows
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ptrm.data import IGNORE_LABEL, load_puzzles
+from ptrm.puzzles import IGNORE_LABEL
+from ptrm.data import load_puzzles
 from ptrm.evaluate import exact_and_cell
 from ptrm.report import markdown
 from ptrm.tasks.ppbench.board import KINDS

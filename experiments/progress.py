@@ -7,7 +7,7 @@ at the checkpoint's N_sup (ptrm.sweep: one run folder per sigma, resumable: re-r
 the first --limit puzzles of the test set every snapshot ships, plus the deterministic model on the same puzzles.
 Rows of results/progress/summary.csv: training step and minutes, deterministic accuracy and the AUROC of its
 final q_halt, the RMS of the carried zL (the scale an absolute sigma meets: issue 10's absolute-or-relative
-question), then per sigma best-Q@K, mode@K, pass@K with 95% intervals, the share of the deterministic error
+question), then per sigma every selection rule at K (ptrm.rules) with 95% intervals, the share of the deterministic error
 best-Q closes, and the share of the deterministic model's failures that some rollout solves (the ceiling any
 selector could reach). paired.csv says whether training moved the search's result: the change in best-Q@K from
 each snapshot to the next (and first to last), paired over the same puzzles, where the unpaired intervals of
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ptrm import hardware, metrics
+from ptrm import hardware, metrics, rules
 from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
 from ptrm.evaluate import evaluate, exact_and_cell
@@ -41,7 +41,6 @@ from ptrm.sweep import cell_name, run_sweep
 from ptrm.store import load_run
 
 PROGRESS = dict(K=64, sigmas=[0.1, 0.3])  # the defaults, which experiments/evidence.py's headline shares
-RULES = {"best_q": "best-Q", "mode": "mode", "pass": "pass"}
 SOURCES = ["checkpoint", "cell", "data_sha256"]  # where a row's numbers come from: in the CSV, not the Markdown
 
 
@@ -104,8 +103,9 @@ def measure(path: Path, sigmas, cfg: SearchConfig, limit: int, out: Path) -> lis
     for sigma in sigmas:
         records = load_run(folder / cell_name(sigma, D)).records
         row = {**base, "sigma": sigma, "cell": str(folder / cell_name(sigma, D))}
-        for rule, name in RULES.items():
-            values = metrics.per_puzzle_at_k(records, rule, cfg.K)[0]
+        for rule in rules.rules_for(records):  # every rule the records support, under its short name
+            name = rules.get(rule).short
+            values = rules.per_puzzle_at_k(records, rule, cfg.K)[0]
             low, high = metrics.mean_ci(values)
             row.update({name: 100 * values.mean(), f"{name} ci_low": 100 * low, f"{name} ci_high": 100 * high})
         failed = np.flatnonzero(~solved)
@@ -124,7 +124,7 @@ def changes(table: pd.DataFrame, K: int) -> pd.DataFrame:
         if group.data_sha256.nunique() > 1:
             raise PtrmError(f"sigma {sigma:g}: the snapshots were measured on different puzzles; "
                             "no paired difference")
-        best_q = [metrics.per_puzzle_at_k(load_run(cell).records, "best_q", K)[0] for cell in group.cell]
+        best_q = [rules.per_puzzle_at_k(load_run(cell).records, "best_q", K)[0] for cell in group.cell]
         names = [Path(c).stem for c in group.checkpoint]
         last = len(group) - 1
         for i, j in [(i, i + 1) for i in range(last)] + ([(0, last)] if last > 1 else []):

@@ -1,4 +1,4 @@
-"""Adaptive compute: the rules that stop a rollout before D steps, online (run_item) and offline (replay).
+"""Adaptive compute: the rules that stop a rollout before D steps, online (run_work_item) and offline (replay).
 
 The paper runs every rollout for a fixed D supervision steps; that stays the default. Three rules, each off
 unless given, spend the steps where they help:

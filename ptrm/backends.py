@@ -5,7 +5,8 @@ RayBackend fans them out over a pool of Ray actors, each holding the model once.
 function of (checkpoint, puzzle, seed, k, sigma, D), so both give identical records, and a work item that
 Ray re-runs after an actor died gives the rows it would have given the first time.
 
-Both are context managers: `with make_backend(ckpt, workers=2) as backend: run_search(..., backend)`.
+Both implement `Backend` and are context managers: `with make_backend(ckpt, BackendSpec(workers=2)) as backend:
+run_search(..., backend)`. A new backend (a job queue, several GPUs per process) is one `Backend` subclass.
 Ray (and grpc) are imported inside the functions that use them: a seconds-long import that an in-process
 search never needs.
 """
@@ -14,13 +15,14 @@ import logging
 import os
 import socket
 import sys
+from dataclasses import dataclass
 
 import torch
 
 from ptrm import hardware
 from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
-from ptrm.search import run_item
+from ptrm.search import run_work_item
 
 
 def release_memory() -> None:
@@ -37,19 +39,25 @@ def release_memory() -> None:
             pass
 
 
-class LocalBackend:
-    def __init__(self, model):
-        self.model = model
+@dataclass(frozen=True)
+class BackendSpec:
+    """Where a search's work items run: `workers` Ray actors (1: this process, without Ray), each with
+    `gpus_per_worker` GPUs (fractions share one), on the cluster at `ray_address` ("auto" or HOST:PORT; None: a
+    local one, started for the search)."""
+    workers: int = 1
+    gpus_per_worker: float = 1.0
+    ray_address: str | None = None
+
+
+class Backend:
+    """The interface: `map` yields the records of each work item (in any order; records do not depend on it),
+    `describe` says for the manifest where they ran, `close` releases what the backend holds."""
 
     def map(self, pset, items, cfg):
-        for item in items:
-            records = run_item(self.model, pset, item, cfg)
-            release_memory()
-            yield records
+        raise NotImplementedError
 
     def describe(self) -> dict:
-        return {"name": "local", "device": str(self.model.device), "torch_threads": torch.get_num_threads(),
-                "cpus": os.cpu_count()}
+        raise NotImplementedError
 
     def close(self):
         pass
@@ -61,17 +69,32 @@ class LocalBackend:
         self.close()
 
 
-def make_backend(ckpt, workers: int = 1, gpus_per_worker: float = 1.0, address: str | None = None):
+class LocalBackend(Backend):
+    def __init__(self, model):
+        self.model = model
+
+    def map(self, pset, items, cfg):
+        for item in items:
+            records = run_work_item(self.model, pset, item, cfg)
+            release_memory()
+            yield records
+
+    def describe(self) -> dict:
+        return {"name": "local", "device": str(self.model.device), "torch_threads": torch.get_num_threads(),
+                "cpus": os.cpu_count()}
+
+
+def make_backend(ckpt, spec: BackendSpec = BackendSpec()) -> Backend:
     """In-process for one worker (no Ray start-up cost), Ray actors for more or for a given cluster.
 
     Every actor loads the checkpoint from its path the way this side did (`ckpt.load_kwargs`, e.g. the
     arch= an official file needed).
     """
-    if workers < 1:
-        raise PtrmError(f"--workers must be >= 1, got {workers}")
-    if workers == 1 and address is None:
+    if spec.workers < 1:
+        raise PtrmError(f"--workers must be >= 1, got {spec.workers}")
+    if spec.workers == 1 and spec.ray_address is None:
         return LocalBackend(ckpt.model)
-    return RayBackend(ckpt, workers, gpus_per_worker, address=address)
+    return RayBackend(ckpt, spec.workers, spec.gpus_per_worker, address=spec.ray_address)
 
 
 class Worker:
@@ -91,7 +114,7 @@ class Worker:
                             f"(sha256 {self.ckpt.sha256[:12]} vs {sha256[:12]})")
 
     def run(self, pset, item, cfg):
-        records = run_item(self.ckpt.model, pset, item, cfg)
+        records = run_work_item(self.ckpt.model, pset, item, cfg)
         release_memory()
         return records
 
@@ -100,7 +123,7 @@ class Worker:
                 "torch_threads": torch.get_num_threads()}
 
 
-class RayBackend:
+class RayBackend(Backend):
     """A pool of `workers` Ray actors. Items stream back as they finish (ray.wait), so the progress bar
     moves; at most two items per actor are in flight (one running, one queued), so memory stays flat.
 
@@ -184,12 +207,6 @@ class RayBackend:
         self.actors = []
         if self.owns_ray:
             ray.shutdown()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def actor_resources(workers: int, gpus_per_worker: float, cpus_per_worker: int | None) -> tuple[int, float]:

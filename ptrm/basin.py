@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ptrm.errors import PtrmError
-from ptrm.search import SearchConfig, WorkItem, run_item, work_items
+from ptrm.search import SearchConfig, WorkItem, run_work_item, work_items
 
 DEFAULTS = dict(K=100, sigma=0.3)  # wider and noisier than a search's defaults: the figure shows an escape
 
@@ -36,7 +36,7 @@ def basin_states(ckpt, pset, cfg: SearchConfig, puzzle: int | None = None, max_t
     det_cfg = replace(cfg, K=1, sigma=0.0)
     items = ([WorkItem(puzzle, puzzle + 1, 0, 1)] if puzzle is not None
              else work_items(len(pset), 1, cfg.chunk(ckpt.model.device)))
-    parts = [run_item(ckpt.model, pset, it, det_cfg, return_states=True) for it in items]
+    parts = [run_work_item(ckpt.model, pset, it, det_cfg, return_states=True) for it in items]
     det = pd.concat(parts, ignore_index=True)
     det_states = np.concatenate([d.attrs["zH"] for d in parts])  # row i = det row i
     candidates = [puzzle] if puzzle is not None else list(det.puzzle[~det.correct])[:max_tries]
@@ -44,7 +44,7 @@ def basin_states(ckpt, pset, cfg: SearchConfig, puzzle: int | None = None, max_t
         raise PtrmError(f"the deterministic TRM solves all {len(pset)} puzzles: none to escape from")
     first = None
     for p in candidates:
-        rec = run_item(ckpt.model, pset, WorkItem(p, p + 1, 0, cfg.K), cfg, return_states=True)
+        rec = run_work_item(ckpt.model, pset, WorkItem(p, p + 1, 0, cfg.K), cfg, return_states=True)
         if rec.correct.any():
             break
         first = first or (p, rec)

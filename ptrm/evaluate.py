@@ -7,12 +7,10 @@ import torch
 from scipy.stats import rankdata
 from tqdm import tqdm
 
-from ptrm import arc_eval, hardware
-from ptrm.data import PuzzleSet
+from ptrm import hardware, tasks
 from ptrm.errors import PtrmError
 from ptrm.model import TRM
-from ptrm.tasks import IGNORE_LABEL, maze
-from ptrm.tasks.ppbench.board import KINDS
+from ptrm.puzzles import PuzzleSet, exact_and_cell
 
 
 def check_compatible(model: TRM, pset: PuzzleSet) -> None:
@@ -28,15 +26,7 @@ def check_compatible(model: TRM, pset: PuzzleSet) -> None:
     ids = int(pset.puzzle_identifiers.max(initial=0))
     if cfg.puzzle_emb_ndim > 0 and ids >= cfg.num_puzzle_identifiers:
         raise PtrmError(f"{pset.source}: puzzle identifier {ids} outside the checkpoint's {cfg.num_puzzle_identifiers}")
-    if cfg.puzzle_emb_ndim > 0 and pset.rows is not None:
-        arc_eval.check_embeddings(model.puzzle_emb.weights.detach(), pset)
-
-
-def exact_and_cell(preds: np.ndarray, labels: np.ndarray):
-    """preds [..., N, S] vs labels [N, S] -> (exact [..., N] bool, cell accuracy [..., N])."""
-    mask = labels != IGNORE_LABEL
-    hit = (preds == labels) | ~mask
-    return hit.all(-1), ((preds == labels) & mask).sum(-1) / np.maximum(mask.sum(-1), 1)
+    tasks.get(pset.task).check(model, pset)
 
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -56,11 +46,6 @@ class EvalResult:
     q_halt: np.ndarray          # (D, N) q_halt logits per step
     logits: np.ndarray | None   # (D, N, S, V) if kept
     metrics: dict
-
-
-def by_type(values: np.ndarray, kinds: np.ndarray) -> dict:
-    """The mean of per-puzzle `values` per PPBench type present, in KINDS order (kinds: the puzzle identifiers)."""
-    return {KINDS[k]: float(values[kinds == k].mean()) for k in np.unique(kinds)}
 
 
 def evaluate(model: TRM, pset: PuzzleSet, steps=None, dtype=torch.float32, batch_size=256,
@@ -87,12 +72,5 @@ def evaluate(model: TRM, pset: PuzzleSet, steps=None, dtype=torch.float32, batch
         "q_auroc": auroc(qs[-1], exact[-1]),
         "q_precision": float(exact[-1][qs[-1] > 0].mean()) if (qs[-1] > 0).any() else float("nan"),
     }
-    if pset.task == "ppbench":  # one model for six puzzle types: how each fares
-        metrics["exact_by_type"] = by_type(exact[-1], pset.puzzle_identifiers)
-        metrics["cell_by_type"] = by_type(cell[-1], pset.puzzle_identifiers)
-    if pset.task == "maze":  # exact match counts; a valid but different route is reported beside it
-        metrics["valid_path_rate"] = float(maze.valid_paths(preds[-1], pset.inputs).mean())
-    if pset.task == "arc" and pset.rows is not None:  # the official crop-and-compare, and the vote
-        # exact_accuracy becomes the crop-and-compare; per-step accuracies stay token-exact (never higher).
-        metrics.update(arc_eval.deterministic_metrics(preds[-1], qs[-1], pset))
+    metrics.update(tasks.get(pset.task).eval_metrics(preds[-1], qs[-1], pset))  # the task's own figures
     return EvalResult(preds, qs, np.concatenate(logits, 1) if keep_logits else None, metrics)

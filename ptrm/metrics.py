@@ -1,4 +1,5 @@
-"""Metrics over PTRM rollout records: selection rules, exact @k estimators, bootstrap CIs, compute cost.
+"""Metrics over PTRM rollout records: the estimators behind the selection rules (ptrm.rules names them), exact
+@k estimators, bootstrap CIs, compute cost.
 
 Records are a DataFrame with one row per (puzzle, rollout): `puzzle`, `k` (rollout index), `q_halt`
 (final q_halt logit), `correct` (whole answer exactly right), `cell_acc`, `answer_hash` (equal answers,
@@ -28,19 +29,15 @@ from ptrm.errors import PtrmError
 from ptrm.model import swiglu_inter
 
 COLUMNS = ("puzzle", "k", "q_halt", "correct", "cell_acc", "answer_hash")
-SELECT_RULES = ("best_q", "mode", "q_weighted", "oracle", "verified")
-CURVE_RULES = ("pass", "best_q", "mode", "q_weighted")
-# verified: the highest-Q rollout whose answer the task's rules accept, best-Q when none is (beyond the paper).
-# It needs records with a `verified` column; `rules_for` adds it to CURVE_RULES where they have one.
-VERIFIED = "verified"
 EXACT_LIMIT = 20_000  # enumerate all k-subsets up to this many, else Monte Carlo
 _REL_TOL = 1e-9  # vote sums within this relative gap tie (float sums of sigmoids differ by rounding only)
 
 
 # ----------------------------------------------------------------------------- records
 
-class _Rollouts:
-    """Records as [P, n] arrays, rows = puzzles sorted by id, columns = rollouts sorted by k."""
+class Rollouts:
+    """Records as [P, n] arrays, rows = puzzles sorted by id, columns = rollouts sorted by k: what every
+    selection rule (ptrm.rules) reads."""
 
     def __init__(self, records):
         if not isinstance(records, pd.DataFrame):
@@ -75,18 +72,16 @@ class _Rollouts:
         col = np.tile(np.arange(self.n), len(self.puzzles))
         first = pd.Series(col, index=df.index).groupby([df["puzzle"], df["answer_hash"]]).transform("min")
         self.answer = first.to_numpy().reshape(shape)
-        self.verified = None
-        if VERIFIED in records.columns:
-            v = records.loc[df.index, VERIFIED]
-            if v.isna().any():
-                raise PtrmError("records have missing values in verified")
-            self.verified = v.to_numpy(dtype=bool).reshape(shape)
+        self._records, self._order = records, df.index
 
-    def need_verified(self):
-        if self.verified is None:
-            raise PtrmError("the verified rule needs records with a `verified` column (searches made before it "
-                            "lack one)")
-        return self.verified
+    def column(self, name: str) -> np.ndarray:
+        """Another column of the records as a [P, n] array, for a rule that reads it (`verified`)."""
+        if name not in self._records.columns:
+            raise PtrmError(f"a rule needs records with a `{name}` column (searches made before it lack one)")
+        v = self._records.loc[self._order, name]
+        if v.isna().any():
+            raise PtrmError(f"records have missing values in {name}")
+        return v.to_numpy().reshape(self.q.shape)
 
     def check_k(self, k):
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
@@ -96,43 +91,17 @@ class _Rollouts:
         return int(k)
 
 
-def _vote_weights(roll, rule):
-    """Per-rollout vote weight: one vote each (mode) or sigmoid(Q) (q_weighted)."""
-    return np.ones_like(roll.q) if rule == "mode" else expit(roll.q)
-
-
 # ----------------------------------------------------------------------------- selectors
 
-def select(records, rule):
-    """Apply a selection rule to every puzzle's full set of rollouts; ties go to the lowest rollout index.
-
-    Returns a DataFrame with one row per puzzle: puzzle, k (the chosen rollout), correct.
-    best_q: highest Q. mode: the most frequent answer. q_weighted: the answer with the largest sum of
-    sigmoid(Q). For the vote rules the chosen rollout is the first one giving the winning answer, and a
-    tie between answers goes to the one seen first. oracle: the first correct rollout (rollout of the
-    lowest k if none is correct), i.e. pass@n.
-    """
-    if rule not in SELECT_RULES:
-        raise PtrmError(f"unknown selection rule {rule!r}; choose from {', '.join(SELECT_RULES)}")
-    roll = _Rollouts(records)
+def vote_winner(roll, weights) -> np.ndarray:
+    """Per puzzle, the rollout whose answer has the largest sum of `weights` ([P, n]): the first rollout giving the
+    winning answer, and a tie between answers (sums within rounding) goes to the one seen first."""
     rows = np.arange(len(roll.puzzles))
-    if rule == "best_q":
-        chosen = np.argmax(roll.q, axis=1)  # argmax returns the first maximum: lowest k
-    elif rule == VERIFIED:
-        verified = roll.need_verified()
-        # Unverified rollouts rank below every verified one; among each class, highest Q, then lowest k.
-        order = np.lexsort((np.broadcast_to(np.arange(roll.n), roll.q.shape), -roll.q, ~verified), axis=1)
-        chosen = order[:, 0]
-    elif rule == "oracle":
-        chosen = np.argmax(roll.correct, axis=1)
-    else:
-        w = _vote_weights(roll, rule)
-        votes = np.zeros_like(w)
-        np.add.at(votes, (rows[:, None], roll.answer), w)  # votes[p, answer id]
-        mine = votes[rows[:, None], roll.answer]  # each rollout's answer's total
-        best = mine.max(axis=1, keepdims=True)
-        chosen = np.argmax(mine >= best * (1 - _REL_TOL), axis=1)
-    return pd.DataFrame({"puzzle": roll.puzzles, "k": chosen, "correct": roll.correct[rows, chosen]})
+    votes = np.zeros_like(weights)
+    np.add.at(votes, (rows[:, None], roll.answer), weights)  # votes[p, answer id]
+    mine = votes[rows[:, None], roll.answer]  # each rollout's answer's total
+    best = mine.max(axis=1, keepdims=True)
+    return np.argmax(mine >= best * (1 - _REL_TOL), axis=1)
 
 
 # ----------------------------------------------------------------------------- @k estimators
@@ -163,7 +132,7 @@ def _top_weights(n, k):
     return (k / n) * np.concatenate([[1.0], np.cumprod(ratios)])
 
 
-def _best_q(roll, k, verified=None):
+def best_q_at_k(roll, k, verified=None):
     """best-Q@k per puzzle, ties in Q averaged over (exact for a uniformly random tie-break).
 
     Within a tie group G the top of the subset is uniform over G's members in the subset, so the group
@@ -200,12 +169,11 @@ def _vote_value(answer, weight, correct, subsets):
     return np.mean((top @ correct) / top.sum(axis=1))
 
 
-def _votes(roll, rule, k, mc_samples, rng, exact_limit):
-    """mode@k or q_weighted@k per puzzle, exact by enumeration when C(n, k) <= exact_limit, else Monte
+def votes_at_k(roll, weights, k, mc_samples, rng, exact_limit):
+    """A vote rule@k per puzzle (one vote per rollout of `weights` [P, n]: mode, or sigmoid(Q): q_weighted), exact by enumeration when C(n, k) <= exact_limit, else Monte
     Carlo over mc_samples random k-subsets per puzzle. Returns (values, "exact" | "monte-carlo")."""
     exact = comb(roll.n, k, exact=True) <= exact_limit
     subsets = np.array(list(combinations(range(roll.n), k))) if exact else None
-    weights = _vote_weights(roll, rule)
     # A puzzle whose rollouts are all right (or all wrong) scores that under any rule: only puzzles that
     # mix right and wrong answers need the subsets. At convergence that is a small minority.
     values = roll.correct[:, 0].astype(float)
@@ -216,41 +184,6 @@ def _votes(roll, rule, k, mc_samples, rng, exact_limit):
             subsets = np.argpartition(rng.random((mc_samples, roll.n)), k - 1, axis=1)[:, :k]
         values[p] = _vote_value(answer, weights[p], roll.correct[p, ids].astype(float), subsets)
     return values, "exact" if exact else "monte-carlo"
-
-
-def _at_k(roll, rule, k, mc_samples, seed, exact_limit):
-    if rule not in CURVE_RULES + (VERIFIED,):
-        raise PtrmError(f"unknown rule {rule!r}; choose from {', '.join(CURVE_RULES + (VERIFIED,))}")
-    k = roll.check_k(k)
-    if rule == VERIFIED:
-        return _best_q(roll, k, roll.need_verified()), "exact"
-    if rule == "pass":
-        return pass_at_k(roll.n, roll.correct.sum(axis=1), k), "exact"
-    if rule == "best_q":
-        return _best_q(roll, k), "exact"
-    if mc_samples < 1:
-        raise PtrmError(f"mc_samples must be >= 1, got {mc_samples}")
-    # Seeded by (seed, k) only, so mode and q_weighted see the same subsets (a paired comparison) and a
-    # value does not depend on which other rules or ks were requested.
-    rng = np.random.default_rng([seed, k])
-    return _votes(roll, rule, k, mc_samples, rng, exact_limit)
-
-
-def rules_for(records) -> tuple[str, ...]:
-    """The curve rules these records support: CURVE_RULES, and verified where they have the column."""
-    return CURVE_RULES + ((VERIFIED,) if VERIFIED in records.columns else ())
-
-
-def per_puzzle_at_k(records, rule, k, mc_samples=2000, seed=0, exact_limit=EXACT_LIMIT):
-    """Per-puzzle expected correctness of `rule` ("pass", "best_q", "mode", "q_weighted", "verified") at k.
-
-    Returns (Series indexed by puzzle, method) with method "exact" or "monte-carlo" (vote rules only,
-    when C(n, k) > exact_limit). Ties: best_q averages over tied Q, the vote rules split a tie between
-    answers evenly; both are the exact expectation under a uniformly random tie-break.
-    """
-    roll = _Rollouts(records)
-    values, method = _at_k(roll, rule, k, mc_samples, seed, exact_limit)
-    return pd.Series(values, index=pd.Index(roll.puzzles, name="puzzle"), name=rule), method
 
 
 def mean_ci(values, seed=0, n_resamples=2000):
@@ -268,25 +201,6 @@ def mean_ci(values, seed=0, n_resamples=2000):
     res = bootstrap((values,), np.mean, n_resamples=n_resamples, vectorized=True, method="percentile",
                     confidence_level=0.95, random_state=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-def curves(records, ks, rules=None, mc_samples=2000, seed=0, n_resamples=2000):
-    """Accuracy curves: tidy DataFrame with one row per (rule, k); rules default to `rules_for(records)`.
-
-    Columns: rule, k, accuracy (fraction of puzzles, mean of the per-puzzle expectations), ci_low,
-    ci_high (95% bootstrap over puzzles), method ("exact" / "monte-carlo"). curves(records, [K]) is
-    the summary table at k = K.
-    """
-    roll = _Rollouts(records)
-    rules = rules_for(records) if rules is None else rules
-    rows = []
-    for rule in rules:
-        for k in ks:
-            values, method = _at_k(roll, rule, k, mc_samples, seed, EXACT_LIMIT)
-            low, high = mean_ci(values, seed=seed, n_resamples=n_resamples)
-            rows.append({"rule": rule, "k": int(k), "accuracy": float(values.mean()),
-                         "ci_low": low, "ci_high": high, "method": method})
-    return pd.DataFrame(rows, columns=["rule", "k", "accuracy", "ci_low", "ci_high", "method"])
 
 
 # ----------------------------------------------------------------------------- compute cost

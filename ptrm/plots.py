@@ -19,18 +19,16 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, FixedLocator, LogLocator, MaxNLocator, NullFormatter, NullLocator
 
-from ptrm import metrics
+from ptrm import rules
 from ptrm.basin import Basin
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write
-from ptrm.report import RULE_NAMES, curve_ks
+from ptrm.report import curve_ks
 from ptrm.runner import SearchRun
 from ptrm.store import load_run
 
 FORMATS = ("png", "svg", "pdf")
-# One colour per rule in every figure, so a reader learns them once.
 BANDS = "bands: 95% bootstrap CI over puzzles"
-COLORS = {"pass": "tab:blue", "best_q": "tab:orange", "mode": "tab:green", "q_weighted": "tab:purple"}
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -77,7 +75,7 @@ def _log_axis(ax, unit):
 def _band(ax, x, df, rule, label):
     """A rule's accuracy line (%) with its 95% bootstrap interval as a band of the same colour (faint: with
     few puzzles the bands of all rules overlap, and the lines must stay readable through them)."""
-    c = COLORS[rule]
+    c = rules.get(rule).color  # one colour per rule in every figure, so a reader learns them once
     ax.plot(x, df.accuracy * 100, "o-", color=c, ms=4, label=label)
     ax.fill_between(x, df.ci_low * 100, df.ci_high * 100, color=c, alpha=0.08, lw=0)
 
@@ -124,14 +122,14 @@ def width_scaling(run: SearchRun, path) -> Path:
     """Accuracy vs k (log) for every rule, with the verifier headroom (pass - best-Q) shaded."""
     m = run.manifest
     ks = curve_ks(m["search"]["K"])
-    table = metrics.curves(run.records, ks).set_index("rule")
+    table = rules.curves(run.records, ks).set_index("rule")
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
     passk, bestq = table.loc["pass"], table.loc["best_q"]
     ax.fill_between(ks, bestq.accuracy * 100, passk.accuracy * 100, facecolor="none", edgecolor="tab:red",
                     hatch="///", lw=0, alpha=0.5, label="verifier headroom (pass − best-Q)")
-    for rule in metrics.CURVE_RULES:
-        _band(ax, ks, table.loc[rule], rule, RULE_NAMES[rule].replace("@K", "@k"))
+    for rule in table.index.unique():
+        _band(ax, ks, table.loc[rule], rule, rules.get(rule).title("k"))
     _baseline(ax, m)
     _log2_axis(ax, ks)
     ax.set_xlabel("k: rollouts per puzzle (log scale)")
@@ -178,13 +176,13 @@ def q_tracking(run: SearchRun, path) -> Path:
 
 # ----------------------------------------------------------------------------- sweeps
 
-def _sweep_table(runs: list[SearchRun], rules, at_K: bool) -> pd.DataFrame:
+def _sweep_table(runs: list[SearchRun], names, at_K: bool) -> pd.DataFrame:
     """curves() of every run (at k = K only, or at every curve_ks), tagged with its sigma, D and cost."""
     parts = []
     for r in runs:
         m = r.manifest
         K, n = m["search"]["K"], m["data"]["n_puzzles"]
-        t = metrics.curves(r.records, [K] if at_K else curve_ks(K), rules=rules)
+        t = rules.curves(r.records, [K] if at_K else curve_ks(K), rules=names)
         # Compute at k is k rollouts' worth: FLOPs exactly, seconds pro rata of the run's measured wall clock.
         t["flops"] = t.k * m["flops_per_rollout"]
         t["seconds"] = t.k * m["wall_seconds"] / (n * K)
@@ -206,7 +204,7 @@ def sigma_sweep(runs: list[SearchRun], path) -> Path:
         cell = table[table.D == D].sort_values("sigma")
         for rule in ("pass", "best_q"):
             rows = cell[cell.rule == rule]
-            _band(ax, rows.sigma.to_numpy(), rows, rule, RULE_NAMES[rule].replace("K", str(K)))
+            _band(ax, rows.sigma.to_numpy(), rows, rule, rules.get(rule).title(K))
         _baseline(ax, next((r.manifest for r in runs if r.manifest["search"]["D"] == D
                             and "deterministic" in r.manifest), {}))
         ax.set_xlabel("σ: noise std on the latent (absolute)")
@@ -286,15 +284,15 @@ def learning_curve(curve_csv, path) -> Path:
 
 def adaptive_curves(curves: pd.DataFrame, path) -> Path:
     """Fixed-D against adaptive search: best-Q@k (and pass@k) against network FLOPs and wall seconds per
-    puzzle. `curves`: metrics.curves rows with columns search, flops_per_puzzle, seconds_per_puzzle."""
+    puzzle. `curves`: rules.curves rows with columns search, flops_per_puzzle, seconds_per_puzzle."""
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, x, unit in zip(axes, ("flops_per_puzzle", "seconds_per_puzzle"), ("FLOP", "s")):
         for (search, rule), df in curves.groupby(["search", "rule"], sort=False):
             style = "-" if search == "fixed" else "--"
-            ax.plot(df[x], df.accuracy * 100, "o" + style, ms=3, color=COLORS[rule],
-                    label=f"{RULE_NAMES[rule]}, {search}", alpha=1.0 if search == "fixed" else 0.8)
-            ax.fill_between(df[x], df.ci_low * 100, df.ci_high * 100, color=COLORS[rule], alpha=0.06, lw=0)
+            ax.plot(df[x], df.accuracy * 100, "o" + style, ms=3, color=rules.get(rule).color,
+                    label=f"{rules.get(rule).title()}, {search}", alpha=1.0 if search == "fixed" else 0.8)
+            ax.fill_between(df[x], df.ci_low * 100, df.ci_high * 100, color=rules.get(rule).color, alpha=0.06, lw=0)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(EngFormatter(unit=unit))
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -319,12 +317,12 @@ def training_progress(table: pd.DataFrame, path) -> Path:
         # The oracle (pass) first, as open rings, and best-Q over it: where the two are equal (best-Q found
         # every puzzle some rollout solved) both stay visible.
         for rule, name, ring in (("pass", "pass", RING), ("best_q", "best-Q", {})):
-            label = f"{RULE_NAMES[rule].replace('K', str(df.K.iloc[0]))}, σ={sigma:g}"
-            a.plot(df.step, df[name], "o" + style, **{"ms": 3, **ring}, color=COLORS[rule], label=label)
-            a.fill_between(df.step, df[f"{name} ci_low"], df[f"{name} ci_high"], color=COLORS[rule], alpha=0.08, lw=0)
-        b.plot(df.step, df["failures some rollout solves"], "o" + style, **RING, color=COLORS["pass"],
+            label = f"{rules.get(rule).title(df.K.iloc[0])}, σ={sigma:g}"
+            a.plot(df.step, df[name], "o" + style, **{"ms": 3, **ring}, color=rules.get(rule).color, label=label)
+            a.fill_between(df.step, df[f"{name} ci_low"], df[f"{name} ci_high"], color=rules.get(rule).color, alpha=0.08, lw=0)
+        b.plot(df.step, df["failures some rollout solves"], "o" + style, **RING, color=rules.get("pass").color,
                label=f"failures some rollout solves, σ={sigma:g}")
-        b.plot(df.step, df["error closed by best-Q"], "o" + style, ms=3, color=COLORS["best_q"],
+        b.plot(df.step, df["error closed by best-Q"], "o" + style, ms=3, color=rules.get("best_q").color,
                label=f"deterministic error closed by best-Q, σ={sigma:g}")
     low = min(table.deterministic.min(), table[[c for c in table if c.endswith("ci_low")]].min().min())
     a.set(xlabel="training steps", ylim=(max(0, 10 * np.floor(low / 10 - 0.2)), 100), ylabel="puzzles solved (%)",

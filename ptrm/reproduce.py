@@ -100,14 +100,15 @@ def recorded(spec: Spec, root=".") -> tuple[float, list[str]]:
 
 def index(specs: dict[str, Spec], root=".") -> str:
     """results/README.md: every table and figure, the command that makes it, its inputs and its cost."""
+    shipped = ", ".join(f"`{p.name}`" for p in sorted((Path(root) / "results" / "checkpoints").glob("*.pt")))
     lines = ["# results/: every table and figure, and the one command that makes it", "",
              "Written by `ptrm reproduce --index` from the specs in `experiments/reproduce/` and the run manifests "
              "under each output (every manifest names its command, git commit, checkpoint sha256 and exact puzzles). "
              "`ptrm reproduce NAME` runs what is missing and skips what is done.", "",
-             "Not listed: `checkpoints/` (the shipped models: `sudoku.pt`, `sudoku-2k.pt`, `ppbench.pt`, and the long "
+             f"Not listed: `checkpoints/` (the shipped models: {shipped}, and the long "
              "run's snapshots in `checkpoints/long/` that `progress` and `select` read; see docs/training.md), "
              "`data/` (held-out puzzle files the specs read), `training/` (learning curves). Trainer resume states "
-             "and the PPBench snapshots are not committed: they stay in the folder that trained them (gitignored).", ""]
+             "and snapshots past the shipped ones are not committed: they stay in the folder that trained them (gitignored).", ""]
     for spec in specs.values():
         seconds, machines = recorded(spec, root)
         missing = [p for p in spec.outputs if not (Path(root) / p).exists()]

@@ -17,15 +17,15 @@ import torch
 from tqdm import tqdm
 
 import ptrm
-from ptrm import adaptive, arc_eval, hardware, metrics, noise
-from ptrm.provenance import data_sha256, provenance, source_rows
+from ptrm import adaptive, hardware, metrics, noise, tasks
 from ptrm.backends import LocalBackend
-from ptrm.data import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write, atomic_write_text
-from ptrm.evaluate import check_compatible, evaluate, exact_and_cell
+from ptrm.evaluate import check_compatible, evaluate
 from ptrm.model import TRM
-from ptrm.search import SearchConfig, WorkItem, run_item, sort_records, work_items
+from ptrm.provenance import data_sha256, provenance, source_rows
+from ptrm.puzzles import PuzzleSet
+from ptrm.search import SearchConfig, WorkItem, run_work_item, sort_records, work_items
 
 
 @dataclass
@@ -162,11 +162,10 @@ def deterministic_baseline(model: TRM, pset: PuzzleSet, D: int, dtype: str) -> d
     t = time.perf_counter()
     res = evaluate(model, pset, steps=D, dtype=getattr(torch, dtype))
     seconds = time.perf_counter() - t
-    exact = exact_and_cell(res.preds[-1], pset.labels)[0]
-    out = {"q_auroc": res.metrics["q_auroc"], "wall_seconds": seconds}
-    if "arc" in res.metrics:  # ARC: the official crop-and-compare per row, and the vote's pass@1/pass@2
-        exact = arc_eval.deterministic_records(res.preds[-1], res.q_halt[-1], pset.labels, pset.rows)["correct"]
-        out["arc"] = res.metrics["arc"]
+    task = tasks.get(pset.task)
+    exact = task.row_correct(res.preds[-1], pset)  # what the task counts as solved (ARC: crop-and-compare)
+    out = {"q_auroc": res.metrics["q_auroc"], "wall_seconds": seconds,
+           **{key: res.metrics[key] for key in task.baseline_metrics if key in res.metrics}}
     return {"exact_accuracy": float(np.mean(exact)), "ci": metrics.mean_ci(exact), **out}
 
 
@@ -182,7 +181,7 @@ def solve(model: TRM, pset: PuzzleSet, cfg: SearchConfig) -> tuple[np.ndarray, n
     """
     cfg.validate()
     check_compatible(model, pset)
-    parts = [run_item(model, pset, item, cfg, return_states=True)
+    parts = [run_work_item(model, pset, item, cfg, return_states=True)
              for item in work_items(len(pset), cfg.K, cfg.chunk(model.device), whole_puzzles=cfg.stop_q is not None)]
     records = pd.concat(parts, ignore_index=True)
     preds = np.concatenate([r.attrs["preds"] for r in parts])

@@ -35,12 +35,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ptrm import adaptive, arc_eval, hardware, noise
-from ptrm.data import PuzzleSet
+from ptrm import adaptive, hardware, noise, tasks
 from ptrm.errors import PtrmError
-from ptrm.evaluate import exact_and_cell
 from ptrm.model import TRM
-from ptrm.tasks import verify
+from ptrm.puzzles import PuzzleSet, exact_and_cell
 
 NOISE_TARGETS = ("z", "y", "both")
 SIGMA_SCALES = ("absolute", "relative")  # sigma as is, or times the perturbed state's RMS per token
@@ -178,7 +176,7 @@ def answer_hash(preds: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def run_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig,
+def run_work_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig,
              return_states: bool = False) -> pd.DataFrame:
     """Run one work item; returns its records (and, if asked, the final zH per rollout in `.attrs`).
 
@@ -234,12 +232,13 @@ def run_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig,
             rollouts = tuple(r[keep] for r in rollouts)
             if not len(running):
                 break
+    task = tasks.get(pset.task)
     correct, cell = exact_and_cell(preds, labels)
     records = pd.DataFrame({"puzzle": puzzles, "k": ks, "q_halt": q_halt.astype(np.float64), "correct": correct,
                             "cell_acc": cell, "answer_hash": answer_hash(preds), "steps": steps,
-                            "verified": verify(pset.task, pset.inputs[puzzles], preds)})
-    if pset.task == "arc" and pset.rows is not None:  # official correctness, the answer in the task's frame
-        records = records.assign(**arc_eval.record_columns(preds, labels, pset.rows.iloc[puzzles]))
+                            "verified": task.verify(pset.inputs[puzzles], preds)})
+    if pset.rows is not None:  # the task's own columns (ARC: official correctness, the answer in the task's frame)
+        records = records.assign(**task.record_columns(preds, labels, pset.rows.iloc[puzzles]))
     if cfg.per_step:  # after its stop, a rollout's per-step values repeat those of its last step
         upto = np.minimum(np.arange(D), steps[:, None] - 1)
         records["q_steps"] = list(np.take_along_axis(q_steps, upto, 1))

@@ -21,18 +21,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ptrm import hardware, metrics, noise
-from ptrm.backends import make_backend
+from ptrm import hardware, noise, rules
+from ptrm.backends import BackendSpec, make_backend
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_text
 from ptrm.provenance import data_sha256
-from ptrm.report import RULE_NAMES, compute_per_puzzle, markdown
+from ptrm.report import compute_per_puzzle, markdown
 from ptrm.runner import deterministic_baseline, run_search
 from ptrm.search import SearchConfig
 from ptrm.store import load_run, save_run
 
 SWEEP_FILE = "sweep.json"
-RULES = ("best_q", "mode", "q_weighted", "pass")  # summary column order
 
 
 def cell_name(sigma: float, D: int) -> str:
@@ -91,13 +90,13 @@ def shared_baseline(ckpt, pset, cfg: SearchConfig, out: Path) -> dict:
     return deterministic_baseline(ckpt.model, pset, cfg.D, cfg.dtype)
 
 
-def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, workers: int = 1, gpus_per_worker: float = 1.0,
-              ray_address: str | None = None, progress: bool = True, log=lambda message: None) -> pd.DataFrame:
+def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, backend: BackendSpec = BackendSpec(),
+              progress: bool = True, log=lambda message: None) -> pd.DataFrame:
     """Run every unfinished cell of sigmas x steps (steps None: the checkpoint's N_sup), then summarize.
 
     `cfg` holds the shared settings (K, seed, noise_on, ...); its sigma and D are replaced per cell.
-    The grid and the folder are checked before any backend starts, and the backend (see
-    ptrm.backends.make_backend) starts only if a cell is left to run. Returns the summary table, also
+    The grid and the folder are checked before any backend starts, and the backend (`backend` says where, see
+    ptrm.backends) starts only if a cell is left to run. Returns the summary table, also
     written to DIR/summary.csv and DIR/summary.md.
     """
     out = Path(out)
@@ -113,10 +112,10 @@ def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, workers: int = 
     todo = [c for c in cells if not (out / cell_name(c.sigma, c.D) / "manifest.json").is_file()]
     log(f"{out}: {len(cells)} cells, {len(cells) - len(todo)} finished earlier, {len(todo)} to run")
     if todo:
-        with make_backend(ckpt, workers, gpus_per_worker, ray_address) as backend:
+        with make_backend(ckpt, backend) as pool:
             for i, cell_cfg in enumerate(todo, 1):
                 folder = out / cell_name(cell_cfg.sigma, cell_cfg.D)
-                run = run_search(ckpt, pset, cell_cfg, backend=backend, progress=progress, parts=folder / "parts",
+                run = run_search(ckpt, pset, cell_cfg, backend=pool, progress=progress, parts=folder / "parts",
                                  deterministic=False)
                 run.manifest["deterministic"] = shared_baseline(ckpt, pset, cell_cfg, out)
                 save_run(run, folder)
@@ -127,12 +126,13 @@ def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, workers: int = 
     return write_summary(out)
 
 
-def summary(out) -> pd.DataFrame:
+def cell_table(out) -> pd.DataFrame:
     """One row per finished cell of the sweep in `out`, sorted by (sigma, D); accuracies in %.
 
-    Columns: sigma, D, K, deterministic, best-Q@K, mode@K, Q-weighted@K, pass@K, seconds/puzzle,
-    GFLOP/puzzle, steps/rollout (D unless a stopping rule was on), then each rule's 95% bootstrap
-    interval (`<rule> ci_low`, `<rule> ci_high`).
+    Columns: sigma, D, K, deterministic, one per selection rule the records support (ptrm.rules: pass@K,
+    best-Q@K, mode@K, Q-weighted@K, verified@K where records have the column), seconds/puzzle, GFLOP/puzzle,
+    steps/rollout (D unless a stopping rule was on), then each rule's 95% bootstrap interval (`<rule> ci_low`,
+    `<rule> ci_high`).
     """
     rows = []
     for manifest in Path(out).glob("sigma=*_D=*/manifest.json"):
@@ -141,10 +141,10 @@ def summary(out) -> pd.DataFrame:
         K = m["search"]["K"]
         row = {"sigma": m["search"]["sigma"], "D": m["search"]["D"], "K": K,
                "deterministic": 100 * m["deterministic"]["exact_accuracy"] if "deterministic" in m else np.nan}
-        curves = metrics.curves(run.records, [K], rules=RULES).set_index("rule")
+        curves = rules.curves(run.records, [K]).set_index("rule")
         intervals = {}
-        for rule in RULES:
-            name = RULE_NAMES[rule].replace(" (oracle)", "")
+        for rule in curves.index:
+            name = rules.get(rule).label()
             row[name] = 100 * curves.at[rule, "accuracy"]
             intervals[f"{name} ci_low"] = 100 * curves.at[rule, "ci_low"]
             intervals[f"{name} ci_high"] = 100 * curves.at[rule, "ci_high"]
@@ -160,7 +160,7 @@ def summary(out) -> pd.DataFrame:
 
 def write_summary(out) -> pd.DataFrame:
     """summary.csv (every column) and summary.md (without the intervals), each written atomically."""
-    table = summary(out)
+    table = cell_table(out)
     atomic_write_text(Path(out) / "summary.csv", table.to_csv(index=False))
     shown = table[[c for c in table.columns if not c.endswith(("ci_low", "ci_high"))]].astype(object)
     # small numbers: significant digits, not 2 decimals

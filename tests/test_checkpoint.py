@@ -6,7 +6,8 @@ from click.testing import CliRunner
 
 from cli.main import main
 from ptrm.checkpoint import load_checkpoint, save_checkpoint
-from ptrm.data import PuzzleSet, generate_sudoku_set, write_official
+from ptrm.puzzles import PuzzleSet, write_official
+from ptrm.tasks.sudoku.sets import generate_sudoku_set
 from ptrm.errors import PtrmError
 from ptrm.evaluate import evaluate
 

@@ -6,6 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from ptrm import data
+from ptrm.puzzles import IGNORE_LABEL, PuzzleSet, write_official
+from ptrm.tasks.sudoku import sets as sudoku_sets
 from ptrm.errors import PtrmError
 from ptrm.tasks import sudoku
 
@@ -15,7 +17,7 @@ QUESTION = "8..........36......7..9.2...5...7.......457.....1...3...1....68..85.
 ANSWER = "812753649943682175675491283154237896369845721287169534521974368438526917796318452"
 
 
-def assert_same_set(a: data.PuzzleSet, b: data.PuzzleSet):
+def assert_same_set(a: PuzzleSet, b: PuzzleSet):
     np.testing.assert_array_equal(a.inputs, b.inputs)
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_array_equal(a.puzzle_identifiers, b.puzzle_identifiers)
@@ -33,9 +35,9 @@ def test_official_fixture_reads_as_sudoku_tokens():
 
 
 def test_csv_reads_like_the_official_builder():
-    assert_same_set(data.read_sudoku_csv(FIXTURE / "source_test.csv"), data.read_official(FIXTURE, "test"))
+    assert_same_set(sudoku_sets.read_sudoku_csv(FIXTURE / "source_test.csv"), data.read_official(FIXTURE, "test"))
     # In the augmented train split, the first version of each group is the CSV puzzle itself.
-    assert_same_set(data.read_sudoku_csv(FIXTURE / "source_train.csv"),
+    assert_same_set(sudoku_sets.read_sudoku_csv(FIXTURE / "source_train.csv"),
                     data.read_official(FIXTURE, "train").subset(slice(0, None, 3)))
 
 
@@ -49,7 +51,7 @@ def test_fixture_puzzles_are_not_uniquely_solvable():
 def test_official_layout_round_trips(tmp_path):
     for split in ("train", "test"):
         original = data.read_official(FIXTURE, split)
-        data.write_official(original, tmp_path, split)
+        write_official(original, tmp_path, split)
         assert_same_set(data.read_official(tmp_path, split), original)
     assert json.loads((FIXTURE / "test" / "dataset.json").read_text()) == \
         json.loads((tmp_path / "test" / "dataset.json").read_text())
@@ -59,24 +61,24 @@ def test_official_layout_round_trips(tmp_path):
 
 def test_write_replaces_a_split_only_when_asked(tmp_path):
     pset = data.read_official(FIXTURE)
-    data.write_official(pset, tmp_path, "test")
+    write_official(pset, tmp_path, "test")
     with pytest.raises(PtrmError, match="already exists"):
-        data.write_official(pset.head(2), tmp_path, "test")
-    data.write_official(pset.head(2), tmp_path, "test", overwrite=True)
+        write_official(pset.head(2), tmp_path, "test")
+    write_official(pset.head(2), tmp_path, "test", overwrite=True)
     assert len(data.read_official(tmp_path)) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["identifiers.json", "test"]
 
 
 def test_ignored_labels_are_stored_as_ignore_label_id(tmp_path):
     pset = data.read_official(FIXTURE).head(3)
-    pset.labels[:, :10] = data.IGNORE_LABEL
-    folder = data.write_official(pset, tmp_path, "test")
+    pset.labels[:, :10] = IGNORE_LABEL
+    folder = write_official(pset, tmp_path, "test")
     assert (np.load(folder / "all__labels.npy")[:, :10] == 0).all()
     assert (data.read_official(folder).labels[:, :10] == -100).all()
 
 
 def test_read_official_names_a_missing_file(tmp_path):
-    folder = data.write_official(data.read_official(FIXTURE), tmp_path, "test")
+    folder = write_official(data.read_official(FIXTURE), tmp_path, "test")
     (folder / "all__labels.npy").unlink()
     with pytest.raises(PtrmError, match="all__labels.npy: missing"):
         data.read_official(tmp_path)
@@ -95,7 +97,7 @@ def test_csv_errors_name_file_and_line(tmp_path, row, message):
     path = tmp_path / "data.csv"
     path.write_text(HEADER + f"s,{QUESTION},{ANSWER},1\n" + row + "\n")
     with pytest.raises(PtrmError, match=f"data.csv:3: {message}"):
-        data.read_sudoku_csv(path)
+        sudoku_sets.read_sudoku_csv(path)
 
 
 def test_load_puzzles_dispatches_on_the_path(tmp_path):
@@ -115,11 +117,11 @@ def test_subset_and_head_keep_rows_aligned():
 
 
 def test_generated_set_is_valid_and_unique():
-    pset = data.generate_sudoku_set(5, seed=0, min_clues=25, max_clues=30)
+    pset = sudoku_sets.generate_sudoku_set(5, seed=0, min_clues=25, max_clues=30)
     givens, answers = sudoku.decode(pset.inputs), sudoku.decode(pset.labels)
     assert sudoku.valid_solutions(answers, givens).all()
     assert all(sudoku.count_solutions(g) == 1 for g in givens)
-    stats = data.sudoku_stats(pset)
+    stats = sudoku_sets.sudoku_stats(pset)
     assert 25 <= stats["clues_min"] <= stats["clues_max"] <= 30
 
 

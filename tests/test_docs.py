@@ -24,3 +24,13 @@ def test_the_readme_is_a_front_page():
     assert len(lines) <= 250
     commands = [line for line in lines if line.startswith(("pip install", "git clone"))]
     assert len(commands) == 3 and commands[0].startswith("git clone --depth 1")  # the clone, then the two commands
+
+
+def test_every_test_the_faults_table_names_exists():
+    """docs/faults.md names, for each fault, the test that checks it (`test_csv_*`: a family of them): a renamed or
+    deleted test shows up here."""
+    named = re.findall(r"`(test_\w+)\.py::(test_\w+)", (ROOT / "docs" / "faults.md").read_text())
+    assert len(named) >= 10
+    missing = [f"{module}::{test}" for module, test in named
+               if not re.search(rf"def {test}\w*\(" if test.endswith("_") else rf"def {test}\(", (ROOT / "tests" / f"{module}.py").read_text())]
+    assert missing == []

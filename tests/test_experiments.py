@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from ptrm.checkpoint import save_checkpoint
-from ptrm.data import IGNORE_LABEL
+from ptrm.puzzles import IGNORE_LABEL
 from ptrm.model import TRM
 
 from conftest import tiny_config

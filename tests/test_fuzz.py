@@ -19,9 +19,11 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ptrm import metrics
+from ptrm import rules
 from ptrm.checkpoint import load_checkpoint
-from ptrm.data import PuzzleSet, generate_maze_set, read_csv, read_official
+from ptrm.puzzles import PuzzleSet
+from ptrm.tasks.maze.sets import generate_maze_set
+from ptrm.data import read_csv, read_official
 from ptrm.errors import PtrmError
 from ptrm.evaluate import check_compatible
 from ptrm.tasks import maze
@@ -268,15 +270,15 @@ def make_records(P, n, q, answers):
 def test_estimators_are_probabilities_or_refuse(records, k):
     P, n, q, answers = records
     rec = make_records(P, n, q, answers)
-    for rule in metrics.CURVE_RULES:
+    for rule in rules.rules_for(rec):
         try:
-            values, _ = metrics.per_puzzle_at_k(rec, rule, k, mc_samples=50)
+            values, _ = rules.per_puzzle_at_k(rec, rule, k, mc_samples=50)
         except PtrmError as e:
             assert not 1 <= k <= n and f"k={k}" in str(e)
             continue
         assert ((values >= -1e-12) & (values <= 1 + 1e-12)).all()
         # no rule beats the oracle
-        assert (values <= metrics.per_puzzle_at_k(rec, "pass", k)[0] + 1e-9).all()
+        assert (values <= rules.per_puzzle_at_k(rec, "pass", k)[0] + 1e-9).all()
 
 
 @FAST
@@ -286,7 +288,7 @@ def test_estimators_refuse_non_finite_q(records, bad, where):
     q = list(q)
     q[int(where * (len(q) - 1))] = bad
     with pytest.raises(PtrmError, match="q_halt"):
-        metrics.curves(make_records(P, n, q, answers), [1], rules=("best_q",))
+        rules.curves(make_records(P, n, q, answers), [1], rules=("best_q",))
 
 
 # ----------------------------------------------------------------------------- many more examples

@@ -6,6 +6,8 @@ from click.testing import CliRunner
 
 from cli.main import main
 from ptrm import data
+from ptrm.puzzles import write_official
+from ptrm.tasks.maze import sets as maze_sets
 from ptrm.checkpoint import save_checkpoint
 from ptrm.errors import PtrmError
 from ptrm.model import TRM, TRMConfig
@@ -75,7 +77,7 @@ def test_maze_csv_reads_into_official_tokens_and_round_trips(tmp_path, mazes):
     assert (pset.task, pset.vocab_size, pset.seq_len) == ("maze", 6, 900)
     np.testing.assert_array_equal(pset.inputs, questions)
     np.testing.assert_array_equal(pset.labels, labels)
-    data.write_official(pset, tmp_path / "official", "test")
+    write_official(pset, tmp_path / "official", "test")
     back = data.read_official(tmp_path / "official")
     assert back.task == "maze"
     np.testing.assert_array_equal(back.labels, labels)
@@ -87,19 +89,19 @@ def test_maze_csv_errors_name_the_line(tmp_path, mazes):
     path = write_csv(tmp_path / "a.csv", questions[:2], labels[:2])
     path.write_text(path.read_text().replace(bad, bad[:5] + "x" + bad[6:]))
     with pytest.raises(PtrmError, match=r"a.csv:3: answer has character 'x' at cell 5"):
-        data.read_maze_csv(path)
+        maze_sets.read_maze_csv(path)
     two_starts = questions[:1].copy()
     two_starts[0, np.flatnonzero(two_starts[0] == maze.OPEN)[0]] = maze.START
     with pytest.raises(PtrmError, match=r"b.csv:2: question has 2 'S' cells"):
-        data.read_maze_csv(write_csv(tmp_path / "b.csv", two_starts, labels[:1]))
+        maze_sets.read_maze_csv(write_csv(tmp_path / "b.csv", two_starts, labels[:1]))
     over_wall = labels[:1].copy()
     wall = np.flatnonzero(questions[0] == maze.WALL)[0]
     over_wall[0, wall] = maze.PATH
     with pytest.raises(PtrmError, match=rf"c.csv:2: answer changes the question at cell {wall} \('#' -> 'o'\)"):
-        data.read_maze_csv(write_csv(tmp_path / "c.csv", questions[:1], over_wall))
+        maze_sets.read_maze_csv(write_csv(tmp_path / "c.csv", questions[:1], over_wall))
     short = tmp_path / "d.csv"
     short.write_text(HEADER + "gen,###,###,0\n")
-    with pytest.raises(PtrmError, match="3 cells is neither Sudoku"):
+    with pytest.raises(PtrmError, match=r"3 cells is of no task.s CSV: sudoku \(81\), maze \(900\)"):
         data.load_puzzles(short)
 
 

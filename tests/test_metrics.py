@@ -9,10 +9,8 @@ import pandas as pd
 import pytest
 
 from ptrm.errors import PtrmError
-from ptrm.metrics import (
-    cost_per_puzzle, curves, flops_per_puzzle, flops_per_step, mean_ci, pass_at_k, per_puzzle_at_k,
-    select, swiglu_inter,
-)
+from ptrm.metrics import cost_per_puzzle, flops_per_puzzle, flops_per_step, mean_ci, pass_at_k, swiglu_inter
+from ptrm.rules import curves, per_puzzle_at_k, select
 
 
 def make_records(n, puzzles, seed, q_levels=3, n_answers=3, continuous_q=False):
@@ -134,10 +132,10 @@ def test_select_tie_breaks_by_lowest_k():
     records = pd.DataFrame({"puzzle": 7, "k": [0, 1, 2, 3], "q_halt": [1.0, 5.0, 5.0, 2.0],
                             "correct": [False, True, False, False], "cell_acc": 0.0,
                             "answer_hash": ["b", "a", "c", "c"]})
-    chosen = {rule: select(records, rule).iloc[0] for rule in ("best_q", "mode", "q_weighted", "oracle")}
+    chosen = {rule: select(records, rule).iloc[0] for rule in ("best_q", "mode", "q_weighted", "pass")}
     assert chosen["best_q"]["k"] == 1 and chosen["best_q"]["correct"]
     assert chosen["mode"]["k"] == 2 and not chosen["mode"]["correct"]  # "c" has two votes
-    assert chosen["oracle"]["k"] == 1
+    assert chosen["pass"]["k"] == 1
     # best-Q@4 averages the tie between rollouts 1 (right) and 2 (wrong)
     assert per_puzzle_at_k(records, "best_q", 4)[0].iloc[0] == pytest.approx(0.5)
 
@@ -186,7 +184,9 @@ def test_bad_input_raises():
     with pytest.raises(PtrmError, match="unknown"):
         per_puzzle_at_k(records, "best_of", 1)
     with pytest.raises(PtrmError, match="unknown"):
-        select(records, "pass")
+        select(records, "best_of")
+    with pytest.raises(PtrmError, match="no select"):  # a pooled ranking only
+        select(records, "vote")
     collision = records.assign(answer_hash="same", correct=records["k"] == 0)
     with pytest.raises(PtrmError, match="both correct and incorrect"):
         select(collision, "mode")

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from cli.main import main
 from ptrm.checkpoint import load_checkpoint
 from ptrm import hardware
-from ptrm.data import PuzzleSet, write_official
+from ptrm.puzzles import PuzzleSet, write_official
 from ptrm.model import TRM, TRMConfig
 
 FIXTURE = Path(__file__).parent / "fixtures" / "trm_official_att"

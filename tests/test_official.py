@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from ptrm.checkpoint import load_checkpoint, save_checkpoint
-from ptrm.data import PuzzleSet, write_official
+from ptrm.puzzles import PuzzleSet, write_official
 from ptrm.errors import PtrmError
 from ptrm.model import TRM, TRMConfig
 from ptrm.checkpoint import AssumedArchWarning, ExportPrecisionWarning, convert, parse_arch_overrides, save_official

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from cli.main import main
 from ptrm import data
 from ptrm.errors import PtrmError
-from ptrm.tasks import IGNORE_LABEL, verify
+from ptrm import tasks
+from ptrm.tasks import IGNORE_LABEL
 from ptrm.tasks.ppbench import golden, pzpr, rules, tokens
 from ptrm.tasks.ppbench.board import KINDS, UNDECIDED, Board, canonical_rooms
 from conftest import NO_NODE, needs_node
@@ -123,10 +124,10 @@ def test_rules_agree_with_pzpr_on_a_thousand_corrupted_boards_per_kind(kept):
 
 def test_verify_reads_token_rows_of_mixed_kinds_and_sizes(kept):
     inputs, labels, ids = tokens.encode_boards([p.board for p in kept])
-    assert verify("ppbench", inputs, labels).all()
+    assert tasks.get("ppbench").verify(inputs, labels).all()
     broken = labels.copy()
     broken[:, 0] = tokens.PAD  # not an output token of any kind
-    assert not verify("ppbench", inputs, broken).any()
+    assert not tasks.get("ppbench").verify(inputs, broken).any()
     assert sorted(set(ids.tolist())) == list(range(6))
 
 
@@ -139,7 +140,7 @@ def test_cli_writes_golden_csvs_that_load_as_puzzle_sets(tmp_path):
         pset = data.load_puzzles(tmp_path / "golden" / f"{kind}.csv")
         assert pset.task == "ppbench" and pset.seq_len == 100 and pset.vocab_size == tokens.VOCAB_SIZE
         assert (pset.puzzle_identifiers == tokens.KIND_ID[kind]).all()
-        assert verify("ppbench", pset.inputs, pset.labels).all()
+        assert tasks.get("ppbench").verify(pset.inputs, pset.labels).all()
 
 
 def test_a_csv_with_a_bad_token_names_the_line(tmp_path):

@@ -5,8 +5,9 @@ from click.testing import CliRunner
 from conftest import needs_node
 
 from cli.main import main
-from ptrm import builders
-from ptrm.builders import build_ppbench, generated_ppbench
+
+from ptrm.tasks.ppbench import build as ppbench_build
+from ptrm.tasks.ppbench.build import build_ppbench, generated_ppbench
 from ptrm.data import load_puzzles
 from ptrm.tasks.ppbench import tokens
 
@@ -14,7 +15,7 @@ KINDS = ("sudoku", "lightup")  # the two fastest to generate
 
 
 def test_generation_resumes_from_whole_shards(tmp_path, monkeypatch):
-    monkeypatch.setattr(builders, "PPBENCH_SHARD", 2)
+    monkeypatch.setattr(ppbench_build, "PPBENCH_SHARD", 2)
     first, ratings = generated_ppbench(tmp_path, "lightup", 3, seed=5)
     assert len(ratings) == 3 and (ratings >= 0).all()
     shards = sorted((tmp_path / "lightup").iterdir())

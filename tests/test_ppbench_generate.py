@@ -10,7 +10,7 @@ import pytest
 
 from conftest import subprocess_env
 from ptrm.errors import PtrmError
-from ptrm.tasks.ppbench import augment, generate, solve
+from ptrm.tasks.ppbench import augment, generate, models, records, solve
 from ptrm.tasks.ppbench.board import BLACK, KINDS, TAPA_INDEX, UNDECIDED, WHITE, Board
 
 
@@ -53,7 +53,7 @@ def test_minimal_puzzles_lose_uniqueness_when_any_clue_goes():
         assert not solve.is_unique(weaker)
     half = generate.generate_one("lightup", seed=3, index=0, keep=0.5)  # half the clues taken are put back
     full = generate.generate_one("lightup", seed=3, index=0, keep=1.0)
-    n = [generate.n_clues(b) for b in (board, half, full)]
+    n = [records.n_clues(b) for b in (board, half, full)]
     assert n[0] < n[1] < n[2] and abs(n[1] - (n[0] + n[2]) / 2) <= 0.5
     np.testing.assert_array_equal(half.solution, board.solution)
 
@@ -102,7 +102,7 @@ GOLDEN = Path(__file__).parent / "fixtures" / "ppbench_golden10.jsonl"
 
 
 def test_our_rules_give_each_golden_puzzle_exactly_its_pzprjs_solution():
-    boards = generate.read_set(GOLDEN)
+    boards = records.read_set(GOLDEN)
     assert sorted({b.kind for b in boards}) == sorted(set(KINDS) - {"sudoku"})
     for board in boards:
         found = solve.count_solutions(Board(board.kind, board.clues, rooms=board.rooms))
@@ -114,13 +114,13 @@ def test_reading_a_set_names_the_bad_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"kind": "lightup", "clues": [[-1]], "solution": [[1]]}\nnot json\n')
     with pytest.raises(PtrmError, match="bad.jsonl:2"):
-        generate.read_set(path)
+        records.read_set(path)
 
 
 def test_written_sets_read_back_with_ratings(tmp_path, boards):
-    summary = generate.write_set(tmp_path / "s.jsonl", [boards["heyawake"], boards["tapa"]])
+    summary = records.write_set(tmp_path / "s.jsonl", [boards["heyawake"], boards["tapa"]])
     assert summary["count"] == 2 and len(summary["rating"]) == 3
-    back = generate.read_set(tmp_path / "s.jsonl")
+    back = records.read_set(tmp_path / "s.jsonl")
     np.testing.assert_array_equal(back[0].rooms, boards["heyawake"].rooms)
     np.testing.assert_array_equal(back[1].solution, boards["tapa"].solution)
 
@@ -139,9 +139,9 @@ def test_lightup_rules_on_a_tiny_board():
 
 
 def test_tapa_clue_reads_runs_around_the_ring():
-    assert solve.tapa_clue((1, 1, 0, 0, 0, 0, 0, 1)) == (3,)  # a run wrapping past the ring's start
-    assert solve.tapa_clue((1, 0, 1, 1, 0, 0, 0, 0)) == (2, 1)
-    assert solve.tapa_clue((0,) * 8) == (0,) and solve.tapa_clue((1,) * 8) == (8,)
+    assert models.tapa_clue((1, 1, 0, 0, 0, 0, 0, 1)) == (3,)  # a run wrapping past the ring's start
+    assert models.tapa_clue((1, 0, 1, 1, 0, 0, 0, 0)) == (2, 1)
+    assert models.tapa_clue((0,) * 8) == (0,) and models.tapa_clue((1,) * 8) == (8,)
     # A 3x3 board with a "2 2" clue in the middle of its top row and a shaded U around it.
     clues = np.full((3, 3), -1)
     clues[0, 1] = TAPA_INDEX[(2, 2)]
@@ -249,11 +249,11 @@ import sys
 sys.modules["ortools"] = None  # as if it were not installed
 from cli.main import main  # every command loads, the PPBench reader and generator modules with them
 from ptrm.errors import PtrmError
-from ptrm.tasks.ppbench import generate, solve
+from ptrm.tasks.ppbench import generate, models, solve
 from ptrm.tasks.ppbench.board import Board
 import numpy as np
 try:
-    solve.build(Board("lightup", np.array({boards["lightup"].clues.tolist()}, np.int16)))
+    models.build(Board("lightup", np.array({boards["lightup"].clues.tolist()}, np.int16)))
 except PtrmError as e:
     print(e)
 """

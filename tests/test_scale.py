@@ -5,7 +5,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from ptrm.data import generate_sudoku_set, write_official
+from ptrm.tasks.sudoku.sets import generate_sudoku_set
+from ptrm.puzzles import write_official
 from ptrm.store import load_run
 
 

@@ -13,7 +13,7 @@ from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
 from ptrm.evaluate import evaluate
 from ptrm.runner import run_search
-from ptrm.search import SearchConfig, WorkItem, answer_hash, run_item, work_items
+from ptrm.search import SearchConfig, WorkItem, answer_hash, run_work_item, work_items
 from ptrm.store import load_run
 
 
@@ -67,7 +67,7 @@ def test_noise_is_added_to_zL_before_each_step(tiny_ckpt, puzzles):
         return q.numpy().astype(np.float64), answer_hash(logits.argmax(-1).numpy())
 
     for noise_on in ("z", "y"):
-        rec = run_item(model, puzzles, WorkItem(5, 6, 0, 2), replace(cfg, noise_on=noise_on))
+        rec = run_work_item(model, puzzles, WorkItem(5, 6, 0, 2), replace(cfg, noise_on=noise_on))
         q, hashes = by_hand(noise_on)
         np.testing.assert_array_equal(rec.q_halt.values, q)
         np.testing.assert_array_equal(rec.answer_hash.values, hashes)
@@ -87,9 +87,9 @@ def test_relative_sigma_scales_the_noise_by_each_tokens_rms(tiny_ckpt, puzzles):
         rms = zL.pow(2).mean(-1, keepdim=True).sqrt()  # (rollouts, tokens, 1)
         zL = zL + cfg.sigma * rms * noise.gaussian(cfg.seed, p, ks, step=t, stream=0, shape=zL.shape[1:])
         (zH, zL), logits, q = model.step((zH, zL), x)
-    rec = run_item(model, puzzles, WorkItem(5, 6, 0, 2), cfg)
+    rec = run_work_item(model, puzzles, WorkItem(5, 6, 0, 2), cfg)
     np.testing.assert_allclose(rec.q_halt.values, q.detach().numpy(), rtol=1e-6)
-    absolute = run_item(model, puzzles, WorkItem(5, 6, 0, 2), replace(cfg, sigma_scale="absolute"))
+    absolute = run_work_item(model, puzzles, WorkItem(5, 6, 0, 2), replace(cfg, sigma_scale="absolute"))
     assert not np.allclose(absolute.q_halt.values, rec.q_halt.values)  # the scale matters
 
 

@@ -13,10 +13,12 @@ from click.testing import CliRunner
 from cli.main import main
 from conftest import needs_node, subprocess_env
 from ptrm.checkpoint import load_checkpoint, read_file
-from ptrm.builders import write_ppbench_golden
-from ptrm.data import generate_sudoku_set, write_official
+from ptrm.tasks.ppbench.build import write_ppbench_golden
+from ptrm.tasks.sudoku.sets import generate_sudoku_set
+from ptrm.puzzles import write_official
 from ptrm.errors import PtrmError
-from ptrm.evaluate import by_type, evaluate
+from ptrm.tasks.ppbench.task import by_type
+from ptrm.evaluate import evaluate
 from ptrm.train import Trainer, load_config, sequence_loss
 
 

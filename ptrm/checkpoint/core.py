@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ptrm import hardware
-from ptrm.data import PuzzleSet
+from ptrm.puzzles import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write
 from ptrm.model import TRM, TRMConfig

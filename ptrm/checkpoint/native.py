@@ -12,9 +12,10 @@ import numpy as np
 import torch
 
 from ptrm.checkpoint.core import Checkpoint, atomic_save, build_model, file_sha256, refuse_existing
-from ptrm.data import PuzzleSet
+from ptrm import tasks
 from ptrm.errors import PtrmError
 from ptrm.model import TRM, TRMConfig
+from ptrm.puzzles import PuzzleSet
 
 FORMAT = "ptrm-checkpoint"
 FORMAT_VERSION = 1
@@ -47,7 +48,7 @@ def load_native(path, obj: dict, arch=None, task=None, device=None) -> Checkpoin
         raise PtrmError(f"{path}: checkpoint lacks entry {e}") from None
     model = build_model(cfg, sd, path, "its model_config", device)
     meta = {k: v for k, v in obj.items() if k not in ("state_dict", "optimizer", "raw_state_dict")}
-    return Checkpoint(model=model, task=task or obj.get("task", "sudoku"), path=str(path),
+    return Checkpoint(model=model, task=task or obj.get("task") or tasks.of_shape(cfg.vocab_size, cfg.seq_len), path=str(path),
                       sha256=file_sha256(path), meta=meta)
 
 

@@ -8,12 +8,11 @@ from the first source that has it:
   3. the tensor shapes: hidden_size (H_init), vocab_size (lm_head rows), num_puzzle_identifiers and
      puzzle_emb_ndim (puzzle_emb), mlp_t vs attention (key names), L_layers (layer indices), learned
      positions (embed_pos), expansion (SwiGLU widths); seq_len is the task's (given, or implied by the
-     vocab: 11 Sudoku -> 81, 6 Maze -> 900), and the mlp_t rows (= seq_len + puzzle_emb_len) give the other,
+     vocab when one registered task has it, see ptrm.tasks), and the mlp_t rows (= seq_len + puzzle_emb_len) give the other,
   4. documented defaults, each reported in a warning: puzzle_emb_len 16 and, for attention, rope (the
      official trm.yaml defaults); H_cycles/L_cycles/halt_max_steps from the paper's run for the task
-     (Sudoku 3/6/16, Maze and ARC 3/4/16). num_heads has no default: attention without a yaml needs --arch num_heads=N.
-The task is `--task`, else the `ptrm:` section, else implied by (vocab, seq_len): (11, 81) Sudoku, (6, 900) Maze,
-(12, 900) ARC.
+     (its Task.paper_cycles). num_heads has no default: attention without a yaml needs --arch num_heads=N.
+The task is `--task`, else the `ptrm:` section, else implied by (vocab, seq_len) (ptrm.tasks.of_shape).
 Every tensor is then checked against the model the config implies; a mismatch is a one-line error naming
 the key and both shapes.
 """
@@ -28,15 +27,12 @@ from ptrm.checkpoint.core import Checkpoint, atomic_save, build_model, file_sha2
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_text
 from ptrm.model import TRM, TRMConfig, swiglu_inter
-from ptrm.tasks import SEQ_LEN_OF, TASK_OF, TASK_OF_VOCAB
+from ptrm import tasks
 
 EXPORT_PREFIX = "_orig_mod.model.inner."
 # Wrappers around the official inner model, outermost first: torch.compile, the loss head, the ACT wrapper.
 _WRAPPERS = ("_orig_mod.", "model.", "inner.")
 _BF16_BUFFERS = ("H_init", "L_init")  # stored in the official forward dtype
-_PAPER_CYCLES = {"sudoku": dict(H_cycles=3, L_cycles=6, halt_max_steps=16),
-                 "maze": dict(H_cycles=3, L_cycles=4, halt_max_steps=16),
-                 "arc": dict(H_cycles=3, L_cycles=4, halt_max_steps=16)}
 _OFFICIAL_DEFAULTS = dict(puzzle_emb_len=16, pos_encodings="rope")
 _ARCH_FIELDS = set(TRMConfig.__dataclass_fields__)
 
@@ -141,7 +137,7 @@ def infer_config(sd: dict, path, arch: dict | None = None, task: str | None = No
                 f.put(key, value, "all_config.yaml")
     _read_shapes(f, sd, path)
     _infer_lengths(f, sd, path, task)
-    task = task or TASK_OF.get((f["vocab_size"], f["seq_len"]))
+    task = task or tasks.of_shape(f["vocab_size"], f["seq_len"])
     if task is None:
         raise PtrmError(f"{path}: vocab {f['vocab_size']} and seq_len {f['seq_len']} match no known "
                         f"task; pass --task")
@@ -190,18 +186,18 @@ def _infer_lengths(f: _Fields, sd: dict, path, task: str | None) -> None:
         total = _shape(sd, "L_level.layers.0.mlp_t.down_proj.weight", path)[0]
     elif "embed_pos.embedding_weight" in sd:
         total = sd["embed_pos.embedding_weight"].shape[0]
-    vocab_task = task or TASK_OF_VOCAB.get(f["vocab_size"])
+    vocab_task = tasks.REGISTRY.get(task or tasks.of_vocab(f["vocab_size"]))
     if "seq_len" not in f:
         if total is not None and "puzzle_emb_len" in f:
             f.put("seq_len", total - f["puzzle_emb_len"], "shapes")
-        elif vocab_task in SEQ_LEN_OF:
-            f.put("seq_len", SEQ_LEN_OF[vocab_task], f"task {vocab_task}")
+        elif vocab_task is not None:
+            f.put("seq_len", vocab_task.seq_len, f"task {vocab_task.name}")
         elif total is not None:
             f.put("puzzle_emb_len", _OFFICIAL_DEFAULTS["puzzle_emb_len"], "default", assumed=True)
             f.put("seq_len", total - f["puzzle_emb_len"], "shapes")
         else:
             raise PtrmError(f"{path}: cannot infer seq_len of an attention model with vocab {f['vocab_size']}; "
-                            f"pass --arch seq_len=N or --task sudoku|maze")
+                            f"pass --arch seq_len=N or --task {'|'.join(tasks.REGISTRY)}")
     if total is not None:
         f.put("puzzle_emb_len", total - f["seq_len"], "shapes")
     for key, value in _OFFICIAL_DEFAULTS.items():
@@ -213,7 +209,7 @@ def _infer_lengths(f: _Fields, sd: dict, path, task: str | None) -> None:
 
 def _fill_run_defaults(f: _Fields, path, task: str) -> None:
     """The recursion counts (from the paper's run for the task) and num_heads: nothing in the tensors."""
-    for key, value in _PAPER_CYCLES.get(task, {}).items():
+    for key, value in getattr(tasks.REGISTRY.get(task), "paper_cycles", {}).items():
         f.put(key, value, f"paper default for {task}", assumed=True)
     for key in ("H_cycles", "L_cycles", "halt_max_steps"):
         if key not in f:

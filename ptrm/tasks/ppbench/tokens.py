@@ -19,7 +19,7 @@ is what `verify` (the checkers over a search's answers) runs on.
 import numpy as np
 
 from ptrm.errors import PtrmError
-from ptrm.tasks import IGNORE_LABEL  # defined before tasks/__init__ imports this module
+from ptrm.puzzles import IGNORE_LABEL
 from ptrm.tasks.ppbench import rules
 from ptrm.tasks.ppbench.board import BLACK, FRAME, KINDS, TAPA_CLUES, UNDECIDED, UNKNOWN, WHITE, Board
 
