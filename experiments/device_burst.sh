@@ -14,7 +14,8 @@
 #
 # always:  the test suite in the background (models on the CPU, as in CI, and tests/test_cuda.py on the GPU),
 #          and at the end, if time is left, the search benchmark at 8192 and 512 rows per batch.
-# sudoku:  experiments/evidence.sh (issue 10) on the long run's snapshots.
+# sudoku:  the paper's fixed-D protocol on the long run's snapshots (about 14 h of a 2-core CPU): the choice among
+#          the last five at fixed D, findings (a)-(e) on the shipped step 8,750, the gain along training.
 # ppbench: the PPBench model (issue 16), trained until the time runs out (resumable: the next burst goes on),
 #          then experiments/ppbench.py --adaptive on what it reached.
 # Each step runs under a deadline (BUDGET seconds from the start, 540 by default), so the run ends inside the
@@ -64,7 +65,11 @@ pack() {  # pack NAME FOLDER...: the files under FOLDERs written since the start
 }
 
 sudoku() {
-    run "$(left 60)" bash experiments/evidence.sh  # on the long run's snapshots (it finished on a CPU)
+    local LONG=results/checkpoints/long
+    # each resumable: finished cells are skipped, a cell cut short resumes from its finished work items
+    run "$(left 60)" python experiments/evidence.py select $LONG/step-0{05000,06250,07500,08750,10000}.pt
+    run "$(left 60)" python experiments/evidence.py findings $LONG/step-008750.pt
+    run "$(left 60)" python experiments/progress.py $LONG/step-0{02500,05000,07500,08750,10000}.pt
     pack evidence results/evidence results/figures results/checkpoints/sudoku.pt
     pack progress results/progress
 }

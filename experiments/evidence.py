@@ -8,8 +8,8 @@
 
 `select` runs K=16, sigma 0.3 at each checkpoint's N_sup on puzzles the reported tables never use (the
 second 1,000 of results/data/sudoku-hard; every checkpoint ships the first 1,000 as its test set) and names
-the one with the highest best-Q@16 (ties: the later step): results/evidence/select.md and chosen.txt
-(--adaptive: the README's stopping rule; select-adaptive.md and chosen-adaptive.txt).
+the one with the highest best-Q@16 (ties: the later step): results/evidence/select.md (--adaptive: the README's
+stopping rule; select-adaptive.md).
 
 `findings` runs three resumable sweeps (re-running skips finished cells; a cell cut short resumes from its
 finished work items) on the checkpoint's own test set, then writes results/evidence/findings.md and figures:
@@ -203,8 +203,6 @@ def select(args):
             f"of any reported table).\n\n{markdown(table)}\n\nChosen: {best.checkpoint} (highest best-Q@{args.K}; "
             f"ties: the later step).\n")
     atomic_write_text(args.out / f"select{suffix}.md", text)
-    # for scripts: experiments/evidence.sh reads chosen.txt
-    atomic_write_text(args.out / f"chosen{suffix}.txt", f"{best.checkpoint}\n")
     print(text)
 
 
