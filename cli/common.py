@@ -68,7 +68,11 @@ _CHOICES = {"noise_on": NOISE_TARGETS, "sigma_scale": SIGMA_SCALES, "dtype": DTY
 _OPTIONAL = {"D": int, "chunk_size": int, "halt_q": float, "stop_q": float, "give_up_q": float}
 
 
-def _search_option(name: str, default):
+def search_option(name: str, default=None):
+    """The option of SearchConfig field `name`, the same flag and meaning in every command that has it (default:
+    the dataclass's)."""
+    if default is None:
+        default = next(f.default for f in dataclasses.fields(SearchConfig) if f.name == name)
     flags, help_text = _SEARCH_FLAGS[name]
     if isinstance(default, bool):
         return click.option(*flags, name, is_flag=True, default=default, help=help_text)
@@ -96,7 +100,7 @@ def search_options(*names, **defaults):
         preset_option = click.option("--preset", type=click.Choice(list(PRESETS)),
                                      help="Named protocol: paper = fixed D; adaptive = --halt-q 0 --settle 3 "
                                           "--give-up-q -3. Options given explicitly win.")
-        return stack([preset_option] + [_search_option(n, defaults.get(n, field_defaults[n])) for n in names])(command)
+        return stack([preset_option] + [search_option(n, defaults.get(n, field_defaults[n])) for n in names])(command)
     return decorate
 
 

@@ -5,34 +5,34 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .common import checkpoint_options, data_options, open_checkpoint, open_puzzles, task_options
+from .common import checkpoint_options, data_options, open_checkpoint, open_puzzles, search_option, task_options
 from ptrm import tasks
-from ptrm.evaluate import evaluate
+from ptrm.evaluate import StepOutputs, evaluate
 from ptrm.io import atomic_write_npz
-from ptrm.hardware import dtype_name, resolve_dtype
-from ptrm.search import DTYPES
+from ptrm.plan import ExecutionPlan
+from ptrm.search import SearchConfig
 
 
 @click.command("eval")
 @checkpoint_options
 @data_options
 @task_options
-@click.option("--steps", type=click.IntRange(min=1), help="Supervision steps D (default: the checkpoint's N_sup).")
-@click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
-              help="Activation dtype; auto = bf16 where the hardware computes it natively, else fp32.")
-@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@search_option("D")
+@search_option("dtype")
+@search_option("chunk_size")
 @click.option("--save-outputs", type=click.Path(dir_okay=False, path_type=Path),
               help="Write preds (D,N,S), q_halt (D,N) [and logits] to this .npz.")
 @click.option("--save-logits", is_flag=True, help="Include logits (D,N,S,V) in --save-outputs.")
-def command(ckpt, data, limit, steps, dtype, batch_size, save_outputs, save_logits, arch, task, device, **task_values):
-    """Deterministic accuracy, per-step accuracy and the Q head's AUROC."""
+def command(ckpt, data, limit, D, dtype, chunk_size, save_outputs, save_logits, arch, task, device, **task_values):
+    """Deterministic accuracy, per-step accuracy and the Q head's AUROC: the search engine with sigma 0, K=1."""
+    SearchConfig(D=D, dtype=dtype, chunk_size=chunk_size).validate()  # bad values before any work
     ck = open_checkpoint(ckpt, arch, task, device)
     pset = open_puzzles(ck, data, limit, task, **task_values)
-    dt, why = resolve_dtype(dtype, ck.model.device)
-    click.echo(f"dtype {dtype_name(dt)}: {why}", err=True)
-    res = evaluate(ck.model, pset, steps=steps, dtype=dt, batch_size=batch_size,
-                   keep_logits=save_logits, progress=True)
-    m = res.metrics
+    plan = ExecutionPlan.resolve(ck.model.device, dtype, chunk_size)
+    click.echo(f"dtype {plan.dtype_name}: {plan.dtype_reason}", err=True)
+    D = D or ck.cfg.halt_max_steps
+    outputs = StepOutputs(len(pset), D, logits=save_logits) if save_outputs else None
+    m = evaluate(ck.model, pset, plan, steps=D, outputs=outputs, progress=True).metrics
     click.echo(f"{pset.source}: {m['n']} puzzles, D={m['steps']}, {m['dtype']}")
     click.echo(f"exact accuracy {100 * m['exact_accuracy']:.2f}%   cell accuracy {100 * m['cell_accuracy']:.2f}%   "
                f"Q AUROC {m['q_auroc']:.3f}")
@@ -40,9 +40,9 @@ def command(ckpt, data, limit, steps, dtype, batch_size, save_outputs, save_logi
         click.echo(line)
     click.echo("exact accuracy per step: " + " ".join(f"{100 * a:.1f}" for a in m["exact_accuracy_per_step"]))
     if save_outputs:
-        arrays = {"preds": res.preds.astype(np.int32), "q_halt": res.q_halt.astype(np.float32)}
+        arrays = {"preds": outputs.preds.astype(np.int32), "q_halt": outputs.q_halt}
         if save_logits:
-            arrays["logits"] = res.logits.astype(np.float32)
+            arrays["logits"] = outputs.logits
         atomic_write_npz(save_outputs, arrays)
         click.echo(f"outputs: {save_outputs}")
     click.echo(json.dumps({k: v for k, v in m.items() if k != "exact_accuracy_per_step"}))

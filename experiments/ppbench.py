@@ -22,16 +22,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ptrm import hardware, metrics, plots, rules
+from ptrm import metrics, plots, rules
 from ptrm.checkpoint import load_checkpoint
 from ptrm.data import load_puzzles
-from ptrm.evaluate import evaluate, exact_and_cell
 from ptrm.io import atomic_write_text
 from ptrm.presets import preset
 from ptrm.report import compute_per_puzzle, markdown
 from ptrm.runner import head
 from ptrm.search import SearchConfig
-from ptrm.sweep import cell_name
+from ptrm.sweep import cell_name, stored_baseline
 from ptrm.store import load_run
 from ptrm.tasks.ppbench.board import KINDS
 
@@ -56,17 +55,18 @@ def row(kind, source, per_puzzle: dict, cost: dict, D: int) -> dict:
     return {**out, **cost}
 
 
-def solved_at_depths(ck, pset, depths) -> dict:
-    """Whether the plain TRM solves each puzzle after each of `depths` supervision steps, from one run to the
-    deepest: a deterministic rollout's first d steps do not depend on how many follow."""
-    det = evaluate(ck.model, pset, steps=max(depths), dtype=hardware.resolve_dtype("auto", ck.model.device)[0])
-    solved = exact_and_cell(det.preds, pset.labels)[0]  # (D, N)
-    return {f"det D={d}": solved[d - 1] for d in depths}
+def solved_at_depths(ck, pset, depths, cfg, folder) -> dict:
+    """Whether the plain TRM solves each puzzle after each of `depths` supervision steps, read from the one
+    deterministic run to the deepest that the sweep in `folder` stores (ptrm.sweep.stored_baseline; run there
+    if the sweep has none that deep): a deterministic rollout's first d steps do not depend on how many follow."""
+    det = stored_baseline(ck, pset, max(depths), cfg, folder)
+    solved = np.stack(det.records.correct_steps.to_numpy())  # (N, D), every step recorded
+    return {f"det D={d}": solved[:, d - 1] for d in depths}
 
 
 def measure(ck, pset, kind, source, args, cfg) -> tuple[dict, dict]:
     run = sweep(ck, pset, [args.sigma], args.D, cfg, args.out / source / kind)[args.sigma]
-    per_puzzle = solved_at_depths(ck, pset, (16, args.D))
+    per_puzzle = solved_at_depths(ck, pset, (16, args.D), cfg, args.out / source / kind)
     per_puzzle.update({name: rules.per_puzzle_at_k(run.records, rule, args.K)[0].to_numpy()
                        for rule, name in RULES.items()})
     cost = compute_per_puzzle(run)

@@ -4,7 +4,8 @@
 
 For each checkpoint (e.g. the long run's snapshots, results/checkpoints/long/step-*.pt): a sweep over the sigmas
 at the checkpoint's N_sup (ptrm.sweep: one run folder per sigma, resumable: re-running skips finished cells) on
-the first --limit puzzles of the test set every snapshot ships, plus the deterministic model on the same puzzles.
+the first --limit puzzles of the test set every snapshot ships, and the deterministic model on the same puzzles
+(the run the sweep stores once, read here).
 Rows of results/progress/summary.csv: training step and minutes, deterministic accuracy and the AUROC of its
 final q_halt, the RMS of the carried zL (the scale an absolute sigma meets: issue 10's absolute-or-relative
 question), then per sigma every selection rule at K (ptrm.rules) with 95% intervals, the share of the deterministic error
@@ -12,8 +13,8 @@ best-Q closes, and the share of the deterministic model's failures that some rol
 selector could reach). paired.csv says whether training moved the search's result: the change in best-Q@K from
 each snapshot to the next (and first to last), paired over the same puzzles, where the unpaired intervals of
 summary.csv overlap even when a difference is clear. The figure results/figures/progress.png draws the rows
-against training steps. Each snapshot's deterministic results are kept beside its cells (deterministic.json),
-so adding a snapshot to the table later re-runs only the new one.
+against training steps. Each snapshot's deterministic run and zL RMS are kept beside its cells (deterministic/,
+zL_rms.json), so adding a snapshot to the table later re-runs only the new one.
 
 Records keep every step (per_step), so experiments/evidence.py reads the (rollout, step) selector from the same
 cells. --adaptive runs the README's stopping rule (--halt-q 0 --settle 3 --give-up-q -3), ~2.5x cheaper at equal best-Q
@@ -25,19 +26,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ptrm import hardware, metrics, rules
+from ptrm import metrics, rules
 from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
-from ptrm.evaluate import evaluate, exact_and_cell
+from ptrm.evaluate import evaluate, figures
 from ptrm.io import atomic_write_text
+from ptrm.plan import ExecutionPlan
 from ptrm.plots import training_progress
 from ptrm.report import markdown
 from ptrm.search import SearchConfig
 from ptrm.presets import preset
 from ptrm.provenance import data_sha256
-from ptrm.sweep import cell_name, run_sweep
+from ptrm.sweep import cell_name, run_sweep, stored_baseline
 from ptrm.store import load_run
 
 PROGRESS = dict(K=64, sigmas=[0.1, 0.3])  # the defaults, which experiments/evidence.py's headline shares
@@ -50,42 +51,32 @@ def paired(a, b) -> tuple[float, float, float]:
     return (diff.mean(), *metrics.mean_ci(diff))
 
 
-def deterministic(ck, pset, dtype: str = "auto", steps: int | None = None):
-    """The plain TRM on `pset` for `steps` (default N_sup): whether it solves each puzzle, and the AUROC of its
-    final q_halt."""
-    det = evaluate(ck.model, pset, steps=steps or ck.cfg.halt_max_steps,
-                   dtype=hardware.resolve_dtype(dtype, ck.model.device)[0])
-    return exact_and_cell(det.preds[-1], pset.labels)[0], det.metrics["q_auroc"]
+class LatentRMS:
+    """An observer (ptrm.evaluate.evaluate's `outputs`) of the carried zL: its RMS per token, averaged over the
+    rows of each work item, per step."""
+
+    def __init__(self):
+        self.per_step = []
+
+    def at(self, p0):
+        def observe(t, rows, carry, logits, q):
+            self.per_step.append(carry[1].float().pow(2).mean(-1).sqrt().mean().item())
+        return observe
 
 
-@torch.no_grad()
-def latent_rms(ck, pset, n: int = 64) -> float:
+def latent_rms(ck, pset, folder: Path, n: int = 64) -> float:
     """The RMS per token of the carried zL (where the noise goes), averaged over the N_sup deterministic steps
-    of the first n puzzles: the scale an absolute sigma meets, which `--sigma-scale relative` divides out."""
-    model, dtype = ck.model, hardware.resolve_dtype("auto", ck.model.device)[0]
-    head = pset.head(n)
-    x = model.input_embeddings(torch.from_numpy(head.inputs).to(model.device),
-                               torch.from_numpy(head.puzzle_identifiers).to(model.device), dtype)
-    carry, rms = model.initial_carry(len(head), dtype), []
-    carry = tuple(c.to(model.device) for c in carry)
-    for _ in range(ck.cfg.halt_max_steps):
-        carry = model.step(carry, x)[0]
-        rms.append(carry[1].float().pow(2).mean(-1).sqrt().mean().item())
-    return float(np.mean(rms))
-
-
-def baseline(ck, pset, dtype: str, folder: Path):
-    """`deterministic` and `latent_rms` for this snapshot, kept in folder/deterministic.json so that a re-run
-    adding a snapshot to the figure does not recompute the others' (~5 min each on 2 CPU cores)."""
-    cache = folder / "deterministic.json"
-    key = {"n": len(pset), "dtype": str(hardware.resolve_dtype(dtype, ck.model.device)[0])}
+    of the first n puzzles: the scale an absolute sigma meets, which `--sigma-scale relative` divides out.
+    Kept in folder/zL_rms.json, so that a re-run adding a snapshot to the figure does not recompute the others'."""
+    cache, plan = folder / "zL_rms.json", ExecutionPlan.resolve(ck.model.device)
+    key = {"n": min(n, len(pset)), "dtype": plan.dtype_name}
     if cache.exists() and (kept := json.loads(cache.read_text()))["key"] == key:
-        return np.array(kept["solved"]), kept["q_auroc"], kept["zL_rms"]
-    solved, q_auroc = deterministic(ck, pset, dtype)
-    rms = latent_rms(ck, pset)
-    atomic_write_text(cache, json.dumps({"key": key, "q_auroc": q_auroc, "zL_rms": rms,
-                                         "solved": solved.tolist()}) + "\n")
-    return solved, q_auroc, rms
+        return kept["zL_rms"]
+    seen = LatentRMS()
+    evaluate(ck.model, pset.head(n), plan, outputs=seen)
+    rms = float(np.mean(seen.per_step))
+    atomic_write_text(cache, json.dumps({"key": key, "zL_rms": rms}) + "\n")
+    return rms
 
 
 def measure(path: Path, sigmas, cfg: SearchConfig, limit: int, out: Path) -> list[dict]:
@@ -94,7 +85,8 @@ def measure(path: Path, sigmas, cfg: SearchConfig, limit: int, out: Path) -> lis
     D = ck.cfg.halt_max_steps
     folder = out / path.stem
     run_sweep(ck, pset, sigmas, [D], cfg, folder, log=print)
-    solved, q_auroc, rms = baseline(ck, pset, cfg.dtype, folder)
+    det = stored_baseline(ck, pset, D, cfg, folder).records  # the sweep's deterministic run: read, not rerun
+    solved, q_auroc, rms = det.correct.to_numpy(), figures(det, pset)["q_auroc"], latent_rms(ck, pset, folder)
     base = {"checkpoint": str(path), "step": ck.meta.get("metrics", {}).get("train_steps"),
             "minutes": ck.meta.get("metrics", {}).get("train_minutes"), "n": len(pset), "K": cfg.K,
             "search": "adaptive" if cfg.adaptive else "fixed", "deterministic": 100 * solved.mean(),

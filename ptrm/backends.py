@@ -1,4 +1,4 @@
-"""Where work items run. A backend maps (puzzles, work items, search config) to record DataFrames.
+"""Where work items run. A backend maps (puzzles, work items, search config, execution plan) to record DataFrames.
 
 LocalBackend runs them in this process, one after another: no start-up cost, the default for one worker.
 RayBackend fans them out over a pool of Ray actors, each holding the model once. Records are a pure
@@ -51,9 +51,10 @@ class BackendSpec:
 
 class Backend:
     """The interface: `map` yields the records of each work item (in any order; records do not depend on it),
-    `describe` says for the manifest where they ran, `close` releases what the backend holds."""
+    each run by ptrm.search.run_work_item with the search config and the ExecutionPlan (ptrm.plan) the runner
+    resolved; `describe` says for the manifest where they ran, `close` releases what the backend holds."""
 
-    def map(self, pset, items, cfg):
+    def map(self, pset, items, cfg, plan):
         raise NotImplementedError
 
     def describe(self) -> dict:
@@ -73,9 +74,9 @@ class LocalBackend(Backend):
     def __init__(self, model):
         self.model = model
 
-    def map(self, pset, items, cfg):
+    def map(self, pset, items, cfg, plan):
         for item in items:
-            records = run_work_item(self.model, pset, item, cfg)
+            records = run_work_item(self.model, pset, item, cfg, plan)
             release_memory()
             yield records
 
@@ -113,8 +114,8 @@ class Worker:
             raise PtrmError(f"{path} on {socket.gethostname()} is not the driver's file "
                             f"(sha256 {self.ckpt.sha256[:12]} vs {sha256[:12]})")
 
-    def run(self, pset, item, cfg):
-        records = run_work_item(self.ckpt.model, pset, item, cfg)
+    def run(self, pset, item, cfg, plan):
+        records = run_work_item(self.ckpt.model, pset, item, cfg, plan)
         release_memory()
         return records
 
@@ -173,7 +174,7 @@ class RayBackend(Backend):
         except ray.exceptions.RayActorError as e:  # the actor's own error is the traceback's last line
             raise PtrmError(f"Ray workers could not load {path}: {str(e).strip().splitlines()[-1]}") from None
 
-    def map(self, pset, items, cfg):
+    def map(self, pset, items, cfg, plan):
         import ray
 
         pset_ref = ray.put(pset)  # the puzzles go to each node once, not with every item
@@ -183,7 +184,7 @@ class RayBackend(Backend):
         def submit(actor):
             item = next(todo, None)
             if item is not None:
-                pending[actor.run.remote(pset_ref, item, cfg)] = actor
+                pending[actor.run.remote(pset_ref, item, cfg, plan)] = actor
 
         for actor in self.actors * 2:
             submit(actor)

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from ptrm.errors import PtrmError
-from ptrm.search import SearchConfig, WorkItem, run_work_item, work_items
+from ptrm.plan import ExecutionPlan
+from ptrm.search import LastStep, SearchConfig, WorkItem, run_work_item, work_items
 
 DEFAULTS = dict(K=100, sigma=0.3)  # wider and noisier than a search's defaults: the figure shows an escape
 
@@ -33,24 +34,29 @@ def basin_states(ckpt, pset, cfg: SearchConfig, puzzle: int | None = None, max_t
     cfg = replace(cfg, D=cfg.D or ckpt.cfg.halt_max_steps, per_step=False).validate()
     if puzzle is not None and not 0 <= puzzle < len(pset):
         raise PtrmError(f"--puzzle {puzzle} is outside 0..{len(pset) - 1}")
+    plan = ExecutionPlan.resolve(ckpt.model.device, cfg.dtype, cfg.chunk_size)
     det_cfg = replace(cfg, K=1, sigma=0.0)
     items = ([WorkItem(puzzle, puzzle + 1, 0, 1)] if puzzle is not None
-             else work_items(len(pset), 1, cfg.chunk(ckpt.model.device)))
-    parts = [run_work_item(ckpt.model, pset, it, det_cfg, return_states=True) for it in items]
+             else work_items(len(pset), 1, plan.chunk_size))
+    parts, last = [], []
+    for it in items:
+        last.append(LastStep())
+        parts.append(run_work_item(ckpt.model, pset, it, det_cfg, plan, observe=last[-1]))
     det = pd.concat(parts, ignore_index=True)
-    det_states = np.concatenate([d.attrs["zH"] for d in parts])  # row i = det row i
+    det_states = np.concatenate([seen.states for seen in last])  # row i = det row i
     candidates = [puzzle] if puzzle is not None else list(det.puzzle[~det.correct])[:max_tries]
     if not candidates:
         raise PtrmError(f"the deterministic TRM solves all {len(pset)} puzzles: none to escape from")
     first = None
     for p in candidates:
-        rec = run_work_item(ckpt.model, pset, WorkItem(p, p + 1, 0, cfg.K), cfg, return_states=True)
+        seen = LastStep()
+        rec = run_work_item(ckpt.model, pset, WorkItem(p, p + 1, 0, cfg.K), cfg, plan, observe=seen)
         if rec.correct.any():
             break
-        first = first or (p, rec)
+        first = first or (p, rec, seen)
     else:  # nothing escaped anywhere: show the first failed puzzle
-        p, rec = first
+        p, rec, seen = first
     title = (f"{Path(ckpt.path).name} · σ={cfg.sigma:g} · D={cfg.D} · K={cfg.K} · noise on {cfg.noise_on} "
              f"· seed {cfg.seed} · puzzle {p} of {Path(pset.source).name}")
     i = int(np.flatnonzero(det.puzzle == p)[0])
-    return Basin(int(p), rec, rec.attrs["zH"], det_states[i], bool(det.correct[i]), title)
+    return Basin(int(p), rec, seen.states, det_states[i], bool(det.correct[i]), title)

@@ -250,27 +250,3 @@ class TRM(nn.Module):
         logits = self.lm_head(zH)[:, self.cfg.puzzle_emb_len:]
         q = self.q_head(zH[:, 0]).float()
         return (zH.detach(), zL.detach()), logits, q[..., 0]
-
-    @torch.inference_mode()
-    def rollout(self, inputs, puzzle_identifiers, steps=None, dtype=torch.float32, keep_logits=False):
-        """Deterministic D-step rollout (no noise, Q not used to halt), as the official evaluation.
-
-        Returns dict with `preds` [D, B, S] (argmax per step), `q_halt` [D, B] and, if asked,
-        `logits` [D, B, S, V] (fp32).
-        """
-        steps = steps or self.cfg.halt_max_steps
-        x = self.input_embeddings(inputs.to(self.device), puzzle_identifiers.to(self.device), dtype)
-        carry = self.initial_carry(inputs.shape[0], dtype)
-        carry = tuple(c.to(self.device) for c in carry)
-        preds, qs, all_logits = [], [], []
-        for _ in range(steps):
-            carry, logits, q = self.step(carry, x)
-            preds.append(logits.argmax(-1))
-            qs.append(q)
-            if keep_logits:
-                all_logits.append(logits.float())
-        out = {"preds": torch.stack(preds), "q_halt": torch.stack(qs)}
-        if keep_logits:
-            out["logits"] = torch.stack(all_logits)
-        return out
-

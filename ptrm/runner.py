@@ -2,7 +2,9 @@
 
 search.py computes rollouts; this module runs them all (through ptrm.backends), times them, records what
 is needed to reproduce and cost the run (the manifest), and adds the deterministic TRM the tables compare
-against. `solve` is the small in-process path for puzzles without labels.
+against (itself a run of the same engine: `deterministic_run`). How the work executes (device, dtype, chunk
+size) is resolved once here, into the ExecutionPlan the backend hands to every work item. `solve` is the small
+in-process path for puzzles without labels.
 """
 import json
 import platform
@@ -21,11 +23,12 @@ from ptrm import adaptive, hardware, metrics, noise, tasks
 from ptrm.backends import LocalBackend
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write, atomic_write_text
-from ptrm.evaluate import check_compatible, evaluate
+from ptrm.evaluate import check_compatible, deterministic_config, figures
 from ptrm.model import TRM
+from ptrm.plan import ExecutionPlan
 from ptrm.provenance import data_sha256, provenance, source_rows
 from ptrm.puzzles import PuzzleSet
-from ptrm.search import SearchConfig, WorkItem, run_work_item, sort_records, work_items
+from ptrm.search import LastStep, SearchConfig, WorkItem, run_work_item, sort_records, work_items
 
 
 @dataclass
@@ -42,7 +45,7 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     `offset` and `limit` pick the puzzles [offset, offset + limit) of `pset`. Records' `puzzle` is the index
     in the whole of `pset`, and the noise is seeded by it, so runs over consecutive windows concatenate to
     the records of one run over all of them, byte for byte. With `deterministic`, the manifest also holds
-    the deterministic baseline on the same puzzles.
+    the deterministic baseline on the same puzzles (`deterministic_run`, through the same backend).
 
     With `parts` (a folder), each finished work item's records are kept there as they come, and items found
     there are not run again, so a search cut short (kill -9, a session's end) loses at most the items in
@@ -57,11 +60,11 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     check_compatible(ckpt.model, chosen)
     D = cfg.D or ckpt.cfg.halt_max_steps
     backend = backend or LocalBackend(ckpt.model)
-    dtype, why = hardware.resolve_dtype(cfg.dtype, ckpt.model.device)
-    # workers get the dtype and batch size chosen here, and the manifest says which they were
-    cfg = replace(cfg, dtype=hardware.dtype_name(dtype), chunk_size=cfg.chunk(ckpt.model.device))
+    plan = ExecutionPlan.resolve(ckpt.model.device, cfg.dtype, cfg.chunk_size)
+    # workers get the plan made here, and the manifest says which dtype and batch size it chose
+    cfg = replace(cfg, dtype=plan.dtype_name, chunk_size=plan.chunk_size)
     if progress:
-        print(f"dtype {cfg.dtype}: {why}", file=sys.stderr)
+        print(f"dtype {cfg.dtype}: {plan.dtype_reason}", file=sys.stderr)
     items = [replace(item, p0=item.p0 + offset, p1=item.p1 + offset)
              for item in work_items(n, cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)]
     store = PartStore(parts) if parts else None
@@ -70,7 +73,7 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     found = list(done.values())
     with tqdm(total=n * cfg.K, initial=sum(map(len, found)), unit="rollout",
               desc=f"search K={cfg.K} sigma={cfg.sigma}", disable=not progress) as bar:
-        for records in backend.map(pset, [item for item in items if item not in done], cfg):
+        for records in backend.map(pset, [item for item in items if item not in done], cfg, plan):
             found.append(records)
             if store:
                 store.save(records, earlier + time.perf_counter() - t0)
@@ -85,7 +88,7 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
         # `offset` numbers the records' puzzles; `source_offset` (or `source_rows`) says which rows of the source they are
         "data": {"source": pset.source, "task": pset.task, "n_puzzles": n, "offset": offset, **source_rows(chosen),
                  "sha256": data_sha256(chosen)},
-        "search": {**cfg.to_dict(), "D": D, "dtype_reason": why, "noise_generator": noise.GENERATOR},
+        "search": {**cfg.to_dict(), "D": D, "dtype_reason": plan.dtype_reason, "noise_generator": noise.GENERATOR},
         "hardware": hardware.describe(),
         "backend": backend.describe(),
         "wall_seconds": wall,  # summed over the sessions of a resumed search
@@ -96,9 +99,10 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    run = SearchRun(records, manifest)
     if deterministic:
-        manifest["deterministic"] = deterministic_baseline(ckpt.model, chosen, D, cfg.dtype)
-    return SearchRun(records, manifest)
+        manifest["deterministic"] = baseline_summary(deterministic_run(ckpt, chosen, D, plan, backend), chosen)
+    return run
 
 
 def head(run: SearchRun, n_puzzles: int, K: int) -> SearchRun:
@@ -157,15 +161,20 @@ class PartStore:
         return json.loads(path.read_text())["wall_seconds"] if path.is_file() else 0.0
 
 
-def deterministic_baseline(model: TRM, pset: PuzzleSet, D: int, dtype: str) -> dict:
-    """The plain TRM (no noise, one rollout, D steps) on the same puzzles: what every table compares against."""
-    t = time.perf_counter()
-    res = evaluate(model, pset, steps=D, dtype=getattr(torch, dtype))
-    seconds = time.perf_counter() - t
-    task = tasks.get(pset.task)
-    exact = task.row_correct(res.preds[-1], pset)  # what the task counts as solved (ARC: crop-and-compare)
-    out = {"q_auroc": res.metrics["q_auroc"], "wall_seconds": seconds,
-           **{key: res.metrics[key] for key in task.baseline_metrics if key in res.metrics}}
+def deterministic_run(ckpt, pset: PuzzleSet, D: int, plan: ExecutionPlan, backend=None) -> SearchRun:
+    """The plain TRM (no noise, one rollout, D steps, every step recorded: ptrm.evaluate.deterministic_config)
+    on `pset`, as a run of the search engine in `plan`'s dtype and chunk size: what every table compares
+    against. ptrm.sweep stores it once per depth, beside the cells that read it."""
+    return run_search(ckpt, pset, deterministic_config(D, plan), backend=backend, progress=False, deterministic=False)
+
+
+def baseline_summary(run: SearchRun, pset: PuzzleSet) -> dict:
+    """What a search's manifest keeps of the deterministic run on its puzzles (`pset`): its exact accuracy by
+    what the task counts as solved (the records' `correct`; ARC: crop-and-compare) with its interval, the
+    AUROC of its final q_halt, its time, and the task's own figures it names (`baseline_metrics`)."""
+    found, exact = figures(run.records, pset), run.records["correct"].to_numpy()
+    out = {"q_auroc": found["q_auroc"], "wall_seconds": run.manifest["wall_seconds"],
+           **{key: found[key] for key in tasks.get(pset.task).baseline_metrics if key in found}}
     return {"exact_accuracy": float(np.mean(exact)), "ci": metrics.mean_ci(exact), **out}
 
 
@@ -181,9 +190,12 @@ def solve(model: TRM, pset: PuzzleSet, cfg: SearchConfig) -> tuple[np.ndarray, n
     """
     cfg.validate()
     check_compatible(model, pset)
-    parts = [run_work_item(model, pset, item, cfg, return_states=True)
-             for item in work_items(len(pset), cfg.K, cfg.chunk(model.device), whole_puzzles=cfg.stop_q is not None)]
+    plan = ExecutionPlan.resolve(model.device, cfg.dtype, cfg.chunk_size)
+    parts, last = [], []
+    for item in work_items(len(pset), cfg.K, plan.chunk_size, whole_puzzles=cfg.stop_q is not None):
+        last.append(LastStep())
+        parts.append(run_work_item(model, pset, item, cfg, plan, observe=last[-1]))
     records = pd.concat(parts, ignore_index=True)
-    preds = np.concatenate([r.attrs["preds"] for r in parts])
+    preds = np.concatenate([seen.answers for seen in last])
     best = records.assign(neg_q=-records.q_halt).sort_values(["puzzle", "neg_q", "k"]).groupby("puzzle").head(1)
     return preds[best.index.values], best.q_halt.values

@@ -35,9 +35,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ptrm import adaptive, hardware, noise, tasks
+from ptrm import adaptive, noise, tasks
 from ptrm.errors import PtrmError
 from ptrm.model import TRM
+from ptrm.plan import ExecutionPlan
 from ptrm.puzzles import PuzzleSet, exact_and_cell
 
 NOISE_TARGETS = ("z", "y", "both")
@@ -53,7 +54,7 @@ class SearchConfig:
     noise_on: str = "z"         # "z" (official zL, the paper's choice) | "y" (zH) | "both"
     sigma_scale: str = "absolute"  # "absolute" (the paper's reading) | "relative": sigma x RMS of the state per token
     seed: int = 0
-    chunk_size: int | None = None  # rollouts per forward batch (speed and memory, never results); None: see chunk()
+    chunk_size: int | None = None  # rollouts per forward batch (speed and memory, never results); None: see ptrm.plan
     per_step: bool = False      # also record q_halt and correctness after every step
     dtype: str = "auto"         # activation dtype: "auto" (bf16 where native, else fp32) | "float32" | "bfloat16"
     # Adaptive compute (ptrm.adaptive), off by default: a rollout may stop before D steps.
@@ -94,11 +95,6 @@ class SearchConfig:
         if self.give_up_step < 1:
             raise PtrmError(f"--give-up-step must be >= 1, got {self.give_up_step}")
         return self
-
-    def chunk(self, device) -> int:
-        """Rollouts per forward batch on `device`: chunk_size, else 512 on a CPU (larger batches gain nothing
-        there) and 8192 on a GPU, where a batch of 512 rows leaves most of the time to kernel launches."""
-        return self.chunk_size or (8192 if torch.device(device).type == "cuda" else 512)
 
     @property
     def adaptive(self) -> bool:
@@ -176,17 +172,19 @@ def answer_hash(preds: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def run_work_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig,
-             return_states: bool = False) -> pd.DataFrame:
-    """Run one work item; returns its records (and, if asked, the final zH per rollout in `.attrs`).
+def run_work_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig, plan: ExecutionPlan,
+                  observe=None) -> pd.DataFrame:
+    """Run one work item in the plan's dtype; returns its records.
 
     Every rollout runs D steps, or fewer where a stopping rule stops it; each step runs the network on the
     running rollouts only, and the state of every rollout (answer, q_halt, steps run) is kept here.
+    `observe(t, rows, (zH, zL), logits, q)`, if given, sees every step t (0-based) of the item's rows still
+    running (indices into the item's rollouts, puzzle-major): what the records do not keep (states, logits).
     """
     if cfg.stop_q is not None and (item.k0, item.k1) != (0, cfg.K):
         raise PtrmError(f"stop_q needs all K={cfg.K} rollouts of a puzzle in one item, got k {item.k0}..{item.k1}")
     device = model.device
-    dtype = hardware.resolve_dtype(cfg.dtype, device)[0]
+    dtype = plan.dtype
     D = cfg.D or model.cfg.halt_max_steps  # D: supervision steps
     puzzles = np.repeat(np.arange(item.p0, item.p1), item.k1 - item.k0)
     ks = np.tile(np.arange(item.k0, item.k1), item.p1 - item.p0)
@@ -205,13 +203,11 @@ def run_work_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig
     unchanged = np.zeros(n, dtype=np.int64)   # steps since the rollout's answer last changed
     if cfg.per_step:
         q_steps, correct_steps, hash_steps = (np.zeros((n, D), t) for t in (np.float32, bool, np.int64))
-    if return_states:
-        states = np.zeros((n, model.cfg.hidden_size), dtype=np.float32)
     for t in range(D):
         if cfg.sigma > 0:
             zH, zL = add_noise(zH, zL, cfg, *rollouts, t)
         (zH, zL), logits, q = model.step((zH, zL), x)
-        if not (cfg.adaptive or cfg.per_step or t == D - 1):
+        if not (cfg.adaptive or cfg.per_step or observe or t == D - 1):
             continue  # nothing reads this step's outputs: leave them on the device
         answer, q = logits.argmax(-1).cpu().numpy(), q.cpu().numpy()
         if t:
@@ -222,8 +218,8 @@ def run_work_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig
             q_steps[running, t] = q
             correct_steps[running, t] = exact_and_cell(answer, labels[running])[0]
             hash_steps[running, t] = answer_hash(answer)
-        if return_states:
-            states[running] = zH[:, 0].float().cpu().numpy()  # the Q head's input token
+        if observe:
+            observe(t, running, (zH, zL), logits, q)
         stop = adaptive.stops(q, unchanged[running], puzzles[running], t + 1, **cfg.rule)
         if stop.any():  # stopped rollouts leave the batch
             keep = torch.from_numpy(np.flatnonzero(~stop)).to(device)
@@ -244,10 +240,21 @@ def run_work_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig
         records["q_steps"] = list(np.take_along_axis(q_steps, upto, 1))
         records["correct_steps"] = list(np.take_along_axis(correct_steps, upto, 1))
         records["hash_steps"] = list(np.take_along_axis(hash_steps, upto, 1))
-    if return_states:
-        records.attrs["zH"] = states
-        records.attrs["preds"] = preds
     return records
+
+
+class LastStep:
+    """An observer of one work item (see run_work_item) that keeps, per rollout, the answer and the zH of token 0
+    (the Q head's input) after the last step it ran; rows in the item's order."""
+
+    def __init__(self):
+        self.answers = self.states = None
+
+    def __call__(self, t, rows, carry, logits, q):
+        answer, state = logits.argmax(-1).cpu().numpy(), carry[0][:, 0].float().cpu().numpy()
+        if self.answers is None:  # the first step: every rollout runs
+            self.answers, self.states = np.zeros_like(answer), np.zeros_like(state)
+        self.answers[rows], self.states[rows] = answer, state
 
 
 def sort_records(records: pd.DataFrame) -> pd.DataFrame:

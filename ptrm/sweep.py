@@ -2,6 +2,7 @@
 
     DIR/sweep.json               checkpoint sha256 and the settings every cell shares (written first)
     DIR/sigma=0.1_D=16/          one ptrm.store run: records.parquet, then manifest.json (= cell done)
+    DIR/deterministic/D=16/      the deterministic TRM at that depth, a run too (K=1, sigma 0, every step recorded)
     DIR/summary.csv, summary.md  one row per finished cell, accuracy at k = K for every selection rule
 
 K is not a grid axis: one run at K gives the whole width curve through the exact @k estimators.
@@ -9,8 +10,9 @@ A cell is done when its manifest exists (save_run writes it last), so after Ctrl
 skips finished cells. A cell in progress keeps its finished work items in DIR/<cell>/parts/ (see
 ptrm.runner.PartStore), so the cell cut short loses only the items in flight; its records are written
 whole once every item is in, and the parts are removed. Records do not depend on the backend or chunk size, so a
-sweep may be finished with other --workers than it started with. The deterministic baseline in the manifests is
-computed once per depth: a finished cell lends its own to the next cells of that depth.
+sweep may be finished with other --workers than it started with. The deterministic baseline is computed once per
+depth and stored as a run (`stored_baseline`): the cells' manifests summarize it, and the experiments read it
+(ptrm.evaluate.figures; its first d steps are the deterministic TRM at depth d).
 """
 import json
 import shutil
@@ -21,13 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ptrm import hardware, noise, rules
+from ptrm import noise, rules
 from ptrm.backends import BackendSpec, make_backend
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write_text
+from ptrm.plan import ExecutionPlan
 from ptrm.provenance import data_sha256
 from ptrm.report import compute_per_puzzle, markdown
-from ptrm.runner import deterministic_baseline, run_search
+from ptrm.runner import SearchRun, baseline_summary, deterministic_run, run_search
 from ptrm.search import SearchConfig
 from ptrm.store import load_run, save_run
 
@@ -81,13 +84,23 @@ def claim(out: Path, settings: dict, ckpt_path: str, grid: dict) -> None:
                                         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=1))
 
 
-def shared_baseline(ckpt, pset, cfg: SearchConfig, out: Path) -> dict:
-    """The deterministic baseline of the cells of depth cfg.D: the same for every sigma (the sweep pins the
-    checkpoint, puzzles and dtype), so a finished cell of that depth lends its own; the first one computes it."""
-    lender = next(out.glob(f"sigma=*_D={cfg.D}/manifest.json"), None)
-    if lender:
-        return json.loads(lender.read_text())["deterministic"]
-    return deterministic_baseline(ckpt.model, pset, cfg.D, cfg.dtype)
+def stored_baseline(ckpt, pset, D: int, cfg: SearchConfig, out, backend=None) -> SearchRun:
+    """The deterministic TRM at depth D on the sweep's puzzles in `cfg`'s dtype (and chunk size), stored in
+    DIR/deterministic/D=<D>/: run once (by `backend`, else in this process), then read. It is the same for every
+    sigma (the sweep pins the checkpoint, puzzles and dtype); a stored run of another checkpoint, puzzles or
+    dtype is refused."""
+    plan = ExecutionPlan.resolve(ckpt.model.device, cfg.dtype, cfg.chunk_size)
+    folder = Path(out) / "deterministic" / f"D={D}"
+    if not (folder / "manifest.json").is_file():
+        run = deterministic_run(ckpt, pset, D, plan, backend)
+        save_run(run, folder)
+        return run
+    run = load_run(folder)
+    m = run.manifest
+    if (m["checkpoint"]["sha256"], m["data"]["sha256"], m["search"]["dtype"]) != (ckpt.sha256, data_sha256(pset),
+                                                                                   plan.dtype_name):
+        raise PtrmError(f"{folder}: a deterministic run of another checkpoint, puzzles or dtype; remove it")
+    return run
 
 
 def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, backend: BackendSpec = BackendSpec(),
@@ -102,7 +115,7 @@ def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, backend: Backen
     out = Path(out)
     # `auto` becomes the dtype of this machine, so a sweep resumed on another kind of machine is refused
     # rather than mixing bf16 and fp32 cells
-    cfg = replace(cfg, dtype=hardware.dtype_name(hardware.resolve_dtype(cfg.dtype, ckpt.model.device)[0]))
+    cfg = replace(cfg, dtype=ExecutionPlan.resolve(ckpt.model.device, cfg.dtype).dtype_name)
     sigmas = sorted({float(s) for s in sigmas})
     steps = sorted({int(d) for d in ([ckpt.cfg.halt_max_steps] if steps is None else steps)})
     if not sigmas or not steps:
@@ -117,7 +130,8 @@ def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, backend: Backen
                 folder = out / cell_name(cell_cfg.sigma, cell_cfg.D)
                 run = run_search(ckpt, pset, cell_cfg, backend=pool, progress=progress, parts=folder / "parts",
                                  deterministic=False)
-                run.manifest["deterministic"] = shared_baseline(ckpt, pset, cell_cfg, out)
+                det = stored_baseline(ckpt, pset, cell_cfg.D, cfg, out, backend=pool)
+                run.manifest["deterministic"] = baseline_summary(det, pset)
                 save_run(run, folder)
                 shutil.rmtree(folder / "parts")
                 resumed = run.manifest.get("resumed_items")

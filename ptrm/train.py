@@ -37,6 +37,7 @@ from ptrm.checkpoint import atomic_save, pack_test_set, read_file, save_checkpoi
 from ptrm.data import load_puzzles
 from ptrm.errors import PtrmError
 from ptrm.evaluate import evaluate
+from ptrm.plan import ExecutionPlan
 from ptrm.io import atomic_write
 from ptrm.model import TRM, TRMConfig
 from ptrm.plots import learning_curve
@@ -211,8 +212,9 @@ class Trainer:
         self.device = hardware.default_device()
         if cfg.dtype not in ("auto", "float32", "bfloat16"):
             raise PtrmError(f"dtype must be auto, float32 or bfloat16, not {cfg.dtype!r}")
-        self.dtype, why = hardware.resolve_dtype(cfg.dtype, self.device)
-        print(f"dtype {hardware.dtype_name(self.dtype)}: {why}")
+        self.plan = ExecutionPlan.resolve(self.device, cfg.dtype)  # how the evaluations run
+        self.dtype = self.plan.dtype
+        print(f"dtype {self.plan.dtype_name}: {self.plan.dtype_reason}")
 
         self.train_set = load_puzzles(cfg.train_data, split="train")
         self.test_set = load_puzzles(cfg.test_data).head(cfg.test_limit)
@@ -365,7 +367,7 @@ class Trainer:
                 last_save = time.time()
 
     def _log_eval(self, t0, lm_loss, q_loss, train_acc):
-        m = evaluate(self.ema, self.test_set.head(self.cfg.eval_limit), dtype=self.dtype).metrics
+        m = evaluate(self.ema, self.test_set.head(self.cfg.eval_limit), self.plan).metrics
         self.curve.append({"step": self.step, "minutes": (self.elapsed + time.time() - t0) / 60,
                            "lm_loss": lm_loss, "q_loss": q_loss, "train_exact": train_acc,
                            "test_exact": m["exact_accuracy"], "test_cell": m["cell_accuracy"],
@@ -376,7 +378,7 @@ class Trainer:
 
     def _finish(self) -> dict:
         t = time.time()
-        result = evaluate(self.ema, self.test_set, dtype=self.dtype)
+        result = evaluate(self.ema, self.test_set, self.plan)
         metrics = {**result.metrics, "train_steps": self.step, "train_minutes": self.elapsed / 60,
                    "eval_seconds": time.time() - t, "num_params": self.model.num_params()}
         self._save_model(self.out / "model.pt", metrics)

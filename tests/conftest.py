@@ -2,10 +2,14 @@
 import os
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
 from ptrm.checkpoint import pack_test_set, save_checkpoint
+from ptrm.evaluate import StepOutputs, evaluate
+from ptrm.plan import ExecutionPlan
+from ptrm.puzzles import PuzzleSet
 from ptrm.tasks.sudoku.sets import generate_sudoku_set
 from ptrm.model import TRM, TRMConfig
 
@@ -49,6 +53,18 @@ def tiny_ckpt(tmp_path_factory, puzzles):
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_checkpoint(path, model, task="sudoku", test_set=pack_test_set(puzzles), metrics={})
     return path
+
+
+def deterministic_steps(model, inputs, ids, steps=None, dtype="float32", task="sudoku") -> dict:
+    """Every step of the deterministic run (the search engine with sigma 0, K=1: ptrm.evaluate) on these inputs
+    and puzzle identifiers: `preds` [D, N, S], `q_halt` [D, N] and `logits` [D, N, S, V] (fp32), as tensors."""
+    inputs, ids = np.asarray(inputs), np.asarray(ids)
+    pset = PuzzleSet(inputs, np.zeros_like(inputs), ids, task, model.cfg.vocab_size, model.cfg.seq_len, "test")
+    D = steps or model.cfg.halt_max_steps
+    out = StepOutputs(len(pset), D, logits=True)
+    evaluate(model, pset, ExecutionPlan.resolve(model.device, dtype), steps=D, outputs=out)
+    return {"preds": torch.from_numpy(out.preds), "q_halt": torch.from_numpy(out.q_halt),
+            "logits": torch.from_numpy(out.logits)}
 
 
 def subprocess_env() -> dict:

@@ -13,11 +13,13 @@ from ptrm import metrics, report, rules
 from ptrm.adaptive import at_depth, best_step, replay_adaptive
 from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
+from ptrm.plan import ExecutionPlan
 from ptrm.runner import SearchRun, run_search
 from ptrm.search import SearchConfig, WorkItem, run_work_item, sort_records, work_items
 from ptrm.store import load_run, save_run
 
 SETTINGS = dict(K=4, sigma=0.3, D=6, dtype="float32")  # fp32: records never depend on the batch's shape
+FP32 = ExecutionPlan.resolve("cpu", "float32")  # how the work items here run: fp32 on the CPU
 
 
 class Spy:
@@ -49,8 +51,8 @@ def ck(tiny_ckpt):
 def rollouts(model, pset, **kw) -> pd.DataFrame:
     """The records of a search, without the manifest: every work item through run_work_item."""
     cfg = SearchConfig(**{**SETTINGS, **kw})
-    items = work_items(len(pset), cfg.K, cfg.chunk(model.device), whole_puzzles=cfg.stop_q is not None)
-    return sort_records(pd.concat([run_work_item(model, pset, it, cfg) for it in items], ignore_index=True))
+    items = work_items(len(pset), cfg.K, FP32.chunk_size, whole_puzzles=cfg.stop_q is not None)
+    return sort_records(pd.concat([run_work_item(model, pset, it, cfg, FP32) for it in items], ignore_index=True))
 
 
 def at_step(fixed: pd.DataFrame, stop: np.ndarray) -> dict:
@@ -144,7 +146,7 @@ def test_stop_q_stops_all_rollouts_of_a_puzzle_once_one_is_confident(ck, puzzles
 
 def test_stopped_rollouts_leave_the_batch(ck, puzzles):
     model = Spy(ck.model)
-    records = run_work_item(model, puzzles, WorkItem(0, 12, 0, 4), SearchConfig(**SETTINGS, halt_q=-3.0))
+    records = run_work_item(model, puzzles, WorkItem(0, 12, 0, 4), SearchConfig(**SETTINGS, halt_q=-3.0), FP32)
     sizes = model.batch_sizes
     assert sizes[0] == 48 and sizes[-1] < 48 and sizes == sorted(sizes, reverse=True)
     assert sum(sizes) == records.steps.sum()  # each rollout is in the batch exactly for the steps it ran
@@ -182,7 +184,7 @@ def test_whole_puzzle_items_for_stop_q():
 
 def test_stop_q_refuses_an_item_with_part_of_a_puzzle(ck, puzzles):
     with pytest.raises(PtrmError, match="stop_q needs all K=4 rollouts"):
-        run_work_item(ck.model, puzzles, WorkItem(0, 1, 0, 2), SearchConfig(**SETTINGS, stop_q=0.0))
+        run_work_item(ck.model, puzzles, WorkItem(0, 1, 0, 2), SearchConfig(**SETTINGS, stop_q=0.0), FP32)
 
 
 @pytest.mark.parametrize("one_bit, rules", [(False, dict(halt_q=-2.0)), (False, dict(stop_q=-1.0)),

@@ -19,7 +19,8 @@ from ptrm.errors import PtrmError
 from ptrm.model import TRM, TRMConfig
 from ptrm.evaluate import evaluate
 from ptrm.runner import run_search
-from ptrm.search import SearchConfig, WorkItem, run_work_item
+from ptrm.plan import ExecutionPlan
+from ptrm.search import LastStep, SearchConfig, WorkItem, run_work_item
 from ptrm.tasks import arc
 
 FIXTURES = Path(__file__).parent / "fixtures" / "arc"
@@ -244,8 +245,10 @@ def test_records_hold_each_answer_in_its_task_frame(arc_ckpt, arc_set):
     ck = load_checkpoint(arc_ckpt)
     pset = data.read_official(arc_set, "test")
     cfg = SearchConfig(K=2, sigma=0.3, dtype="float32")
-    records = run_work_item(ck.model, pset, WorkItem(0, len(pset), 0, 2), cfg, return_states=True)
-    for r, pred in zip(records.itertuples(), records.attrs["preds"]):
+    last = LastStep()
+    records = run_work_item(ck.model, pset, WorkItem(0, len(pset), 0, 2), cfg, ExecutionPlan.resolve("cpu", "float32"),
+                            observe=last)
+    for r, pred in zip(records.itertuples(), last.answers):
         row = pset.rows.iloc[r.puzzle]
         perm = np.array([int(c) for c in row.perm], np.uint8)
         grid = arc.crop(pred)

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from cli.main import main
 from ptrm.backends import BackendSpec, LocalBackend, RayBackend, make_backend
 from ptrm.checkpoint import load_checkpoint
+from ptrm.plan import ExecutionPlan
 from ptrm.runner import run_search
 from ptrm.search import SearchConfig, sort_records, work_items
 from ptrm.store import load_run
@@ -61,7 +62,7 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_records_do_not_change(ray_
         pid = ray.get(victim.info.remote())["pid"]
         items = work_items(len(puzzles), CFG.K, CFG.chunk_size)
         parts = []
-        for records in pool.map(puzzles, items, CFG):
+        for records in pool.map(puzzles, items, CFG, ExecutionPlan.resolve("cpu", CFG.dtype, CFG.chunk_size)):
             if not parts:  # the victim still holds queued items: Ray must restart it and retry them
                 ray.kill(victim, no_restart=False)
             parts.append(records)

@@ -10,6 +10,7 @@ from ptrm.puzzles import PuzzleSet, write_official
 from ptrm.tasks.sudoku.sets import generate_sudoku_set
 from ptrm.errors import PtrmError
 from ptrm.evaluate import evaluate
+from ptrm.plan import ExecutionPlan
 
 from conftest import tiny_config
 
@@ -65,14 +66,15 @@ def test_shapes_that_contradict_the_config(tiny_ckpt, tmp_path):
 
 def test_data_that_does_not_match_the_model(tiny_ckpt, tmp_path):
     model = load_checkpoint(tiny_ckpt).model
+    FP32 = ExecutionPlan.resolve("cpu", "float32")
     maze_like = PuzzleSet(np.ones((2, 900), np.int32), np.ones((2, 900), np.int32), np.zeros(2, np.int32),
                           "maze", 6, 900, source="mazes.csv")
     with pytest.raises(PtrmError, match="mazes.csv: sequence length 900 != checkpoint's 81"):
-        evaluate(model, maze_like)
+        evaluate(model, maze_like, FP32)
     big_vocab = generate_sudoku_set(2, seed=1)
     big_vocab.inputs[0, 0] = 11
     with pytest.raises(PtrmError, match="token id 11 outside the checkpoint's vocab of 11"):
-        evaluate(model, big_vocab)
+        evaluate(model, big_vocab, FP32)
     # through the CLI: a dataset of unknown shape is refused before any model runs
     short = generate_sudoku_set(2, seed=1).subset(slice(None))
     short.inputs, short.labels, short.seq_len = short.inputs[:, :80], short.labels[:, :80], 80

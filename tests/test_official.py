@@ -15,6 +15,7 @@ from ptrm.puzzles import PuzzleSet, write_official
 from ptrm.errors import PtrmError
 from ptrm.model import TRM, TRMConfig
 from ptrm.checkpoint import AssumedArchWarning, ExportPrecisionWarning, convert, parse_arch_overrides, save_official
+from conftest import deterministic_steps
 
 FIXTURE = Path(__file__).parent / "fixtures" / "trm_official_att"
 STEP = FIXTURE / "step_0"
@@ -28,7 +29,7 @@ def cli(*args):
 def first_steps(ck, steps=2):
     """Logits of the first steps on two fixture puzzles: enough to tell two models apart."""
     inputs = torch.from_numpy(np.load(FIXTURE / "inputs.npy")[:2])
-    return ck.model.rollout(inputs, torch.zeros(2, dtype=torch.int32), steps=steps, keep_logits=True)["logits"]
+    return deterministic_steps(ck.model, inputs, torch.zeros(2, dtype=torch.int32), steps=steps)["logits"]
 
 
 def assert_same_file(a, b):
@@ -112,8 +113,8 @@ def test_mlp_t_architecture_comes_from_the_shapes(tmp_path):
     ck = load_checkpoint(step, arch=parse_arch_overrides(["H_cycles=2", "L_cycles=3", "halt_max_steps=5"]))
     inputs = torch.from_numpy(np.load(FIXTURE / "inputs.npy")[:2])
     ids = torch.zeros(2, dtype=torch.int32)
-    assert torch.equal(ck.model.rollout(inputs, ids, keep_logits=True)["logits"],
-                       model.rollout(inputs, ids, keep_logits=True)["logits"])
+    assert torch.equal(deterministic_steps(ck.model, inputs, ids)["logits"],
+                       deterministic_steps(model, inputs, ids)["logits"])
 
 
 def test_maze_task_and_length_come_from_the_vocab(tmp_path):

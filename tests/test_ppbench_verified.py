@@ -13,6 +13,7 @@ from ptrm.puzzles import PuzzleSet
 from ptrm.errors import PtrmError
 from ptrm.model import TRM
 from ptrm.report import rule_table
+from ptrm.plan import ExecutionPlan
 from ptrm.runner import run_search
 from ptrm.search import SearchConfig, WorkItem, run_work_item
 from ptrm.tasks.ppbench import tokens
@@ -95,6 +96,7 @@ def test_a_ppbench_model_runs_on_golden_token_rows():
     pset = PuzzleSet(inputs, labels, ids, "ppbench", tokens.VOCAB_SIZE, tokens.SEQ_LEN, "test")
     torch.manual_seed(0)
     model = TRM(tiny_config(vocab_size=tokens.VOCAB_SIZE, seq_len=tokens.SEQ_LEN, num_puzzle_identifiers=6))
-    records = run_work_item(model, pset, WorkItem(0, 1, 0, 3), SearchConfig(K=3, sigma=0.1, D=1, dtype="float32"))
+    records = run_work_item(model, pset, WorkItem(0, 1, 0, 3), SearchConfig(K=3, sigma=0.1, D=1, dtype="float32"),
+                            ExecutionPlan.resolve("cpu", "float32"))
     assert len(records) == 3 and records.verified.dtype == bool
     assert records.verified.tolist() == records.correct.tolist()  # a random model: neither, on a unique puzzle

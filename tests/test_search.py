@@ -11,10 +11,15 @@ from cli.main import main
 from ptrm import noise
 from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
-from ptrm.evaluate import evaluate
+from ptrm.evaluate import StepOutputs, evaluate
+from ptrm.plan import ExecutionPlan
+from ptrm.puzzles import exact_and_cell
 from ptrm.runner import run_search
 from ptrm.search import SearchConfig, WorkItem, answer_hash, run_work_item, work_items
 from ptrm.store import load_run
+
+
+FP32 = ExecutionPlan.resolve("cpu", "float32")  # how the work items here run: fp32 on the CPU
 
 
 def search(ckpt_path, puzzles, dtype="float32", **kw):
@@ -33,9 +38,9 @@ def test_records_do_not_depend_on_chunk_size(tiny_ckpt, puzzles):
 
 
 def test_the_default_chunk_size_follows_the_device_and_the_manifest_names_it(tiny_ckpt, puzzles):
-    assert SearchConfig().chunk("cpu") == 512  # a GPU gets larger batches: 512 rows leave it waiting on launches
-    assert SearchConfig().chunk(torch.device("cuda")) == 8192
-    assert SearchConfig(chunk_size=64).chunk("cuda") == 64
+    assert ExecutionPlan.resolve("cpu").chunk_size == 512  # a GPU gets larger batches: 512 rows leave it waiting
+    assert ExecutionPlan.resolve("cuda", "float32").chunk_size == 8192  # on launches
+    assert ExecutionPlan.resolve("cuda", "float32", chunk_size=64).chunk_size == 64
     assert search(tiny_ckpt, puzzles, K=2, sigma=0.1).manifest["search"]["chunk_size"] == 512
 
 
@@ -67,7 +72,7 @@ def test_noise_is_added_to_zL_before_each_step(tiny_ckpt, puzzles):
         return q.numpy().astype(np.float64), answer_hash(logits.argmax(-1).numpy())
 
     for noise_on in ("z", "y"):
-        rec = run_work_item(model, puzzles, WorkItem(5, 6, 0, 2), replace(cfg, noise_on=noise_on))
+        rec = run_work_item(model, puzzles, WorkItem(5, 6, 0, 2), replace(cfg, noise_on=noise_on), FP32)
         q, hashes = by_hand(noise_on)
         np.testing.assert_array_equal(rec.q_halt.values, q)
         np.testing.assert_array_equal(rec.answer_hash.values, hashes)
@@ -87,9 +92,9 @@ def test_relative_sigma_scales_the_noise_by_each_tokens_rms(tiny_ckpt, puzzles):
         rms = zL.pow(2).mean(-1, keepdim=True).sqrt()  # (rollouts, tokens, 1)
         zL = zL + cfg.sigma * rms * noise.gaussian(cfg.seed, p, ks, step=t, stream=0, shape=zL.shape[1:])
         (zH, zL), logits, q = model.step((zH, zL), x)
-    rec = run_work_item(model, puzzles, WorkItem(5, 6, 0, 2), cfg)
+    rec = run_work_item(model, puzzles, WorkItem(5, 6, 0, 2), cfg, FP32)
     np.testing.assert_allclose(rec.q_halt.values, q.detach().numpy(), rtol=1e-6)
-    absolute = run_work_item(model, puzzles, WorkItem(5, 6, 0, 2), replace(cfg, sigma_scale="absolute"))
+    absolute = run_work_item(model, puzzles, WorkItem(5, 6, 0, 2), replace(cfg, sigma_scale="absolute"), FP32)
     assert not np.allclose(absolute.q_halt.values, rec.q_halt.values)  # the scale matters
 
 
@@ -109,12 +114,25 @@ def test_seed_changes_the_noise(tiny_ckpt, puzzles):
     assert not np.array_equal(a.q_halt.values, b.q_halt.values)
 
 
-def test_sigma_zero_single_rollout_is_the_deterministic_eval(tiny_ckpt, puzzles):
+def test_the_deterministic_eval_is_the_search_with_sigma_zero_and_one_rollout(tiny_ckpt, puzzles):
     ck = load_checkpoint(tiny_ckpt)
-    rec = search(tiny_ckpt, puzzles, K=1, sigma=0.0).records
-    ev = evaluate(ck.model, puzzles)
-    np.testing.assert_array_equal(rec.q_halt.values, ev.q_halt[-1].astype(np.float64))
-    np.testing.assert_array_equal(rec.correct.values, (ev.preds[-1] == puzzles.labels).all(-1))
+    rec = search(tiny_ckpt, puzzles, K=1, sigma=0.0, per_step=True).records
+    ev = evaluate(ck.model, puzzles, FP32)
+    pd.testing.assert_frame_equal(ev.records, rec)
+
+
+def test_eval_figures_are_those_of_its_answers_at_every_step(tiny_ckpt, puzzles):
+    """`figures` reads the records; the answers and q_halt each step gave (what --save-outputs writes) agree."""
+    model = load_checkpoint(tiny_ckpt).model
+    seen = StepOutputs(len(puzzles), 3)
+    ev = evaluate(model, puzzles, ExecutionPlan.resolve("cpu", "float32", chunk_size=5), steps=3, outputs=seen)
+    m = ev.metrics
+    exact = (seen.preds == puzzles.labels).all(-1)  # [D, N]
+    assert (m["n"], m["steps"], m["dtype"]) == (12, 3, "float32")
+    assert m["exact_accuracy_per_step"] == list(exact.mean(1)) and m["exact_accuracy"] == exact[-1].mean()
+    assert m["cell_accuracy"] == exact_and_cell(seen.preds[-1], puzzles.labels)[1].mean()
+    np.testing.assert_array_equal(ev.records.q_halt, seen.q_halt[-1])  # what q_auroc and q_precision read
+    np.testing.assert_array_equal(ev.records.answer_hash, answer_hash(seen.preds[-1]))
 
 
 def test_per_step_records_end_at_the_final_values(tiny_ckpt, puzzles):

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -13,12 +14,13 @@ from click.testing import CliRunner
 from cli.main import main
 from ptrm.backends import LocalBackend
 from ptrm.checkpoint import load_checkpoint, pack_test_set, save_checkpoint
+from ptrm.errors import PtrmError
 from ptrm.model import TRM
 from ptrm.runner import head, read_at_depth, run_search
 from ptrm.search import SearchConfig
 from ptrm.store import load_run
 from ptrm import sweep as sweep_module
-from ptrm.sweep import run_sweep
+from ptrm.sweep import run_sweep, stored_baseline
 
 from conftest import tiny_config
 
@@ -74,20 +76,25 @@ def test_rerunning_a_finished_sweep_recomputes_nothing(finished, tiny_ckpt):
     assert manifests == {c: (finished / c / "manifest.json").read_bytes() for c in CELLS}
 
 
-def test_the_cells_of_one_depth_share_one_deterministic_baseline(tiny_ckpt, puzzles, tmp_path, monkeypatch):
+def test_the_cells_of_one_depth_share_one_stored_deterministic_run(tiny_ckpt, puzzles, tmp_path, monkeypatch):
     ck, pset, out = load_checkpoint(tiny_ckpt), puzzles.head(6), tmp_path / "shared"
-    depths, real = [], sweep_module.deterministic_baseline
-    monkeypatch.setattr(sweep_module, "deterministic_baseline",
-                        lambda model, p, D, dtype: depths.append(D) or real(model, p, D, dtype))
+    depths, real = [], sweep_module.deterministic_run
+    monkeypatch.setattr(sweep_module, "deterministic_run",
+                        lambda ckpt, p, D, plan, backend=None: depths.append(D) or real(ckpt, p, D, plan, backend))
     run_sweep(ck, pset, [0.1, 0.3, 0.5], [1, 2], SearchConfig(K=2), out, progress=False)
     assert depths == [1, 2]  # once per depth, not once per cell
     run_sweep(ck, pset, [0.7], [1, 2], SearchConfig(K=2), out, progress=False)  # the grid grows later
-    assert depths == [1, 2]  # the finished cells lend theirs
+    assert depths == [1, 2]  # the stored runs are read
     for D in (1, 2):
+        stored = load_run(out / "deterministic" / f"D={D}")  # a run like any other: one rollout, no noise
+        assert (stored.manifest["search"]["K"], stored.manifest["search"]["sigma"], len(stored.records)) == (1, 0, 6)
+        assert np.stack(stored.records.correct_steps).shape == (6, D)
         alone = run_search(ck, pset, SearchConfig(K=2, sigma=0.3, D=D), progress=False).manifest["deterministic"]
         for sigma in (0.1, 0.3, 0.5, 0.7):
             shared = load_run(out / f"sigma={sigma}_D={D}").manifest["deterministic"]
             assert shared["exact_accuracy"] == alone["exact_accuracy"] and shared["ci"] == list(alone["ci"])
+    with pytest.raises(PtrmError, match="deterministic run of another checkpoint, puzzles or dtype"):
+        stored_baseline(ck, puzzles.head(5), 1, SearchConfig(), out)
 
 
 def test_a_grown_grid_runs_only_the_new_cells(finished, tiny_ckpt, puzzles, tmp_path):
@@ -155,8 +162,8 @@ class DiesAfter(LocalBackend):
         super().__init__(model)
         self.n, self.ran = n, 0
 
-    def map(self, pset, items, cfg):
-        for records in super().map(pset, items, cfg):
+    def map(self, pset, items, cfg, plan):
+        for records in super().map(pset, items, cfg, plan):
             if self.ran == self.n:
                 raise KeyboardInterrupt
             self.ran += 1

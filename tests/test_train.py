@@ -19,6 +19,7 @@ from ptrm.puzzles import write_official
 from ptrm.errors import PtrmError
 from ptrm.tasks.ppbench.task import by_type
 from ptrm.evaluate import evaluate
+from ptrm.plan import ExecutionPlan
 from ptrm.train import Trainer, load_config, sequence_loss
 
 
@@ -51,7 +52,7 @@ def test_a_short_run_lowers_the_loss_and_saves_a_loadable_checkpoint(tmp_path, d
     ck = load_checkpoint(tmp_path / "out" / "model.pt")
     assert ck.meta["train_config"]["max_steps"] == 60 and metrics["train_steps"] == 60
     # the shipped test set is inside the checkpoint and re-evaluates to the recorded accuracy
-    again = evaluate(ck.model, ck.test_set()).metrics
+    again = evaluate(ck.model, ck.test_set(), ExecutionPlan.resolve(ck.model.device, "auto")).metrics
     assert again["exact_accuracy"] == metrics["exact_accuracy"]
     assert torch.load(tmp_path / "out" / "model.pt", weights_only=True)["format_version"] == 1
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ptrm.errors import PtrmError
-from ptrm.puzzles import PuzzleSet, exact_and_cell
+from ptrm.puzzles import PuzzleSet
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,10 @@ class Task:
         """Extra record columns for answers `preds` of the dataset rows `rows` (sets with per-row facts only)."""
         return {}
 
-    def row_correct(self, preds: np.ndarray, pset: PuzzleSet):
-        """Per row, whether the final answer counts as solved (the deterministic baseline's exact accuracy)."""
-        return exact_and_cell(preds, pset.labels)[0]
-
-    def eval_metrics(self, preds: np.ndarray, q_halt: np.ndarray, pset: PuzzleSet) -> dict:
-        """Extra figures of the deterministic evaluation (final answers, final q_halt); they may replace the
-        generic ones (ARC's exact accuracy is the official crop-and-compare)."""
+    def eval_metrics(self, records: pd.DataFrame, pset: PuzzleSet) -> dict:
+        """Extra figures of the deterministic evaluation, from its records (one rollout per puzzle of `pset`, with
+        this task's columns); they may replace the generic ones (ARC's exact accuracy is the official
+        crop-and-compare)."""
         return {}
 
     def eval_lines(self, metrics: dict) -> list[str]:

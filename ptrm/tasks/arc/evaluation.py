@@ -58,23 +58,15 @@ def record_columns(preds: np.ndarray, labels: np.ndarray, rows: pd.DataFrame) ->
             "augmented": rows["name"].str.contains(arc.SEP, regex=False).to_numpy(), "arc_hash": hashes}
 
 
-def deterministic_records(preds: np.ndarray, q_halt: np.ndarray, labels: np.ndarray,
-                          rows: pd.DataFrame) -> pd.DataFrame:
-    """Records (one rollout, k = 0, per dataset row) of a deterministic run: the official evaluation's input."""
-    return pd.DataFrame({"puzzle": np.arange(len(preds)), "k": 0, "q_halt": q_halt.astype(np.float64),
-                         **record_columns(preds, labels, rows)})
-
-
 def unaugmented(records: pd.DataFrame) -> pd.DataFrame:
     """The records of the rows that hold a task as given (no augmentation): the model without the vote."""
     return records[~records["augmented"].to_numpy(bool)]
 
 
-def deterministic_metrics(preds: np.ndarray, q_halt: np.ndarray, pset: PuzzleSet) -> dict:
-    """ARC metrics of a deterministic run (final answers `preds` [N, 900], `q_halt` [N]) on ARC set `pset`:
-    exact accuracy by the official crop-and-compare, and `arc`: pass@1/pass@2 of the task as given
+def deterministic_metrics(records: pd.DataFrame) -> dict:
+    """ARC metrics of a deterministic run from its records (one rollout per row of an ARC set, with the ARC
+    columns): exact accuracy by the official crop-and-compare, and `arc`: pass@1/pass@2 of the task as given
     (no vote) and of the official vote over every augmentation."""
-    records = deterministic_records(preds, q_halt, pset.labels, pset.rows)
     arc = {"tasks": int(records["task"].nunique()),
            "versions": round(float(records.groupby(list(POOLING.key)).size().mean()), 2)}  # per test input
     plain = unaugmented(records)

@@ -22,14 +22,9 @@ class Arc(Task):
     def record_columns(self, preds, labels, rows):
         return evaluation.record_columns(preds, labels, rows)
 
-    def row_correct(self, preds, pset):
-        if pset.rows is None:
-            return super().row_correct(preds, pset)
-        return evaluation.record_columns(preds, pset.labels, pset.rows)["correct"]  # the official crop-and-compare
-
-    def eval_metrics(self, preds, q_halt, pset):
+    def eval_metrics(self, records, pset):
         # exact_accuracy becomes the crop-and-compare; per-step accuracies stay token-exact (never higher).
-        return {} if pset.rows is None else evaluation.deterministic_metrics(preds, q_halt, pset)
+        return {} if pset.rows is None else evaluation.deterministic_metrics(records)
 
     def eval_lines(self, metrics):
         if "arc" not in metrics:

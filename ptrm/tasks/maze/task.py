@@ -19,8 +19,8 @@ class Maze(Task):
     def verify(self, inputs, answers):
         return maze.valid_paths(np.asarray(answers), np.asarray(inputs))
 
-    def eval_metrics(self, preds, q_halt, pset):
-        return {"valid_path_rate": float(maze.valid_paths(preds, pset.inputs).mean())}
+    def eval_metrics(self, records, pset):
+        return {"valid_path_rate": float(records["verified"].to_numpy().mean())}  # `verify`: a valid route
 
     def eval_lines(self, metrics):
         return [f"valid S->G paths {100 * metrics['valid_path_rate']:.2f}%"]

@@ -2,7 +2,6 @@
 the deterministic evaluation reports each kind apart; the kinds' rules verify answers."""
 import numpy as np
 
-from ptrm.puzzles import exact_and_cell
 from ptrm.tasks.base import Task
 from ptrm.tasks.ppbench import command, tokens
 from ptrm.tasks.ppbench.board import KINDS
@@ -26,10 +25,10 @@ class PPBench(Task):
     def verify(self, inputs, answers):
         return tokens.verify(inputs, answers)
 
-    def eval_metrics(self, preds, q_halt, pset):
-        exact, cell = exact_and_cell(preds, pset.labels)  # one model for six puzzle types: how each fares
-        return {"exact_by_type": by_type(exact, pset.puzzle_identifiers),
-                "cell_by_type": by_type(cell, pset.puzzle_identifiers)}
+    def eval_metrics(self, records, pset):
+        kinds = pset.puzzle_identifiers[records["puzzle"].to_numpy()]  # one model for six puzzle types: how each fares
+        return {"exact_by_type": by_type(records["correct"].to_numpy(), kinds),
+                "cell_by_type": by_type(records["cell_acc"].to_numpy(), kinds)}
 
     def eval_lines(self, metrics):
         return ["per type, exact (cell) accuracy: " + "   ".join(
