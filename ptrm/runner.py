@@ -59,14 +59,14 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     dtype, why = hardware.resolve_dtype(cfg.dtype, ckpt.model.device)
     # workers get the dtype and batch size chosen here, and the manifest says which they were
     cfg = replace(cfg, dtype=hardware.dtype_name(dtype), chunk_size=cfg.chunk(ckpt.model.device))
-    if progress:
-        print(f"dtype {cfg.dtype}: {why}", file=sys.stderr)
     items = [replace(item, p0=item.p0 + offset, p1=item.p1 + offset)
              for item in work_items(n, cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)]
     store = PartStore(parts) if parts else None
     if store:
         store.check(resume_settings(ckpt, chosen, cfg, offset))
     done = store.load(items) if store else {}
+    if progress:
+        print(f"dtype {cfg.dtype}: {why}", file=sys.stderr)
     t0, earlier = time.perf_counter(), store.seconds() if store else 0.0
     found = list(done.values())
     with tqdm(total=n * cfg.K, initial=sum(map(len, found)), unit="rollout",

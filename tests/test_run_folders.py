@@ -134,3 +134,63 @@ def test_records_and_a_manifest_of_two_runs_are_refused_by_every_reader(tiny_ckp
 
 def test_the_manifest_holds_the_hash_of_its_records(finished):
     assert json.loads((finished / "manifest.json").read_text())["records_sha256"] == sha256(finished / "records.parquet")
+
+
+# `ptrm search` in a child process whose work items take `delay` seconds each, so it can be caught mid-run.
+SLOW_SEARCH = """
+import sys, time
+import ptrm.backends as backends
+run_work_item = backends.run_work_item
+def slow(*args, **kwargs):
+    time.sleep({delay})
+    return run_work_item(*args, **kwargs)
+backends.run_work_item = slow
+from cli.main import main
+main(sys.argv[1:], prog_name="ptrm")
+"""
+ITEMS = ["--samples", "2", "--steps", "1", "--limit", "6", "--chunk-size", "2", "--dtype", "float32"]  # 6 items
+
+
+def slow_search(ckpt, out, delay):
+    return subprocess.Popen([sys.executable, "-c", SLOW_SEARCH.format(delay=delay), "search", "--ckpt", str(ckpt),
+                             *ITEMS, "--out", str(out)], env=subprocess_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def uninterrupted(ckpt, out):
+    assert CliRunner().invoke(main, ["search", "--ckpt", str(ckpt), *ITEMS, "--out", str(out)]).exit_code == 0
+    return load_run(out).records
+
+
+def test_kill_9_mid_search_then_resume_gives_the_records_of_an_uninterrupted_run(tiny_ckpt, tmp_path):
+    out = tmp_path / "run"
+    proc = slow_search(tiny_ckpt, out, delay=0.3)
+    while len(list((out / "parts").glob("p*.parquet"))) < 2:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "manifest.json").exists()
+
+    def again(*extra):
+        return CliRunner().invoke(main, ["search", "--ckpt", str(tiny_ckpt), *ITEMS, "--out", str(out), *extra])
+    one_line_error(again(), f"{out}: holds an unfinished run", "--resume continues it, --overwrite starts over")
+    one_line_error(again("--resume", "--seed", "1"), "a search with other settings (seed 0 there, 1 now)")
+    res = again("--resume")
+    assert res.exit_code == 0, res.output
+    run = load_run(out)
+    assert 2 <= run.manifest["resumed_items"] < 6 and not (out / "parts").exists()
+    pd.testing.assert_frame_equal(run.records, uninterrupted(tiny_ckpt, tmp_path / "whole"))
+
+
+def test_two_searches_racing_for_one_folder_one_is_refused_and_the_other_run_is_intact(tiny_ckpt, tmp_path):
+    out = tmp_path / "run"
+    first = slow_search(tiny_ckpt, out, delay=0.3)
+    while not list((out / "parts").glob("p*.parquet")):  # the first writer is at work
+        assert first.poll() is None, first.communicate()
+        time.sleep(0.02)
+    for extra in ([], ["--resume"], ["--overwrite"]):  # no option lets a second writer in
+        second = CliRunner().invoke(main, ["search", "--ckpt", str(tiny_ckpt), *ITEMS, "--out", str(out), *extra])
+        one_line_error(second, f"{out}: another process (pid {first.pid}) is writing this run")
+    assert first.wait() == 0, first.communicate()
+    pd.testing.assert_frame_equal(load_run(out).records, uninterrupted(tiny_ckpt, tmp_path / "whole"))
