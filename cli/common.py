@@ -33,7 +33,7 @@ task_options = stack([option.option for task in tasks.REGISTRY.values() for opti
 
 
 ray_options = stack([
-    click.option("--workers", default=1, show_default=True, type=int,
+    click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
                  help="Ray actors; 1 runs in this process, without Ray."),
     click.option("--gpus-per-worker", default=1.0, show_default=True, type=float,
                  help="GPUs per Ray actor (fractions share a GPU); ignored on a cluster without GPUs."),

@@ -1,5 +1,4 @@
 """`ptrm search` and `ptrm solve`: PTRM test-time search from the command line."""
-import time
 from pathlib import Path
 
 import click
@@ -9,6 +8,8 @@ from .common import (checkpoint_options, data_options, open_checkpoint, open_puz
                         task_options)
 from ptrm import report, tasks
 from ptrm.backends import BackendSpec, make_backend
+from ptrm.errors import PtrmError
+from ptrm.runfolder import PARTS, claim, unique_name
 from ptrm.runner import run_search, solve
 from ptrm.store import save_run
 
@@ -21,19 +22,27 @@ from ptrm.store import save_run
               help="Skip the first N puzzles (with --limit: search a window; records keep full-set puzzle indices).")
 @search_options()
 @ray_options
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder (default: runs/search-<time>).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder (default: runs/search-<time>-<random>); one that holds another run is refused.")
+@click.option("--resume", is_flag=True, help="Continue the unfinished run in --out from its finished work items.")
+@click.option("--overwrite", is_flag=True, help="Replace the run in --out (the old one stays until the new one is complete).")
 @click.option("--usd-per-hour", default=2.50, show_default=True, type=float, help="Price of this machine per hour (cost model).")
 def command(ckpt, arch, task, device, data, limit, offset, search_cfg, workers, gpus_per_worker, ray_address, out,
-            usd_per_hour, **task_values):
+            resume, overwrite, usd_per_hour, **task_values):
     """Noisy K-rollout search; prints the deterministic model and every selection rule at K (per dataset row),
     then the task's own tables (ARC: pass@1/pass@2 per task of the official vote and of PTRM's rankings)."""
     cfg = search_cfg
-    ck = open_checkpoint(ckpt, arch, task, device)
-    pset = open_puzzles(ck, data, None, task, **task_values)  # the whole set: records index puzzles in it (see run_search)
-    out = out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")
-    with make_backend(ck, BackendSpec(workers, gpus_per_worker, ray_address)) as backend:
-        run = run_search(ck, pset, cfg, backend=backend, offset=offset, limit=limit)
-    save_run(run, out)
+    if not usd_per_hour >= 0:  # also NaN
+        raise PtrmError(f"--usd-per-hour must be >= 0, got {usd_per_hour}")
+    if resume and out is None:
+        raise PtrmError("--resume needs the --out of the run to continue")
+    out = out or unique_name("runs", "search")
+    with claim(out, resume=resume, overwrite=overwrite):
+        ck = open_checkpoint(ckpt, arch, task, device)
+        pset = open_puzzles(ck, data, None, task, **task_values)  # the whole set: records index puzzles in it (see run_search)
+        with make_backend(ck, BackendSpec(workers, gpus_per_worker, ray_address)) as backend:
+            run = run_search(ck, pset, cfg, backend=backend, offset=offset, limit=limit, parts=out / PARTS)
+        save_run(run, out)
     m = run.manifest
     click.echo(f"\n{m['data']['n_puzzles']} puzzles (from #{offset}) of {pset.source}; K={cfg.K}, "
                f"D={m['search']['D']}, sigma={cfg.sigma} ({cfg.sigma_scale}), noise on {cfg.noise_on}, seed {cfg.seed}")

@@ -6,7 +6,6 @@ against (itself a run of the same engine: `deterministic_run`). How the work exe
 size) is resolved once here, into the ExecutionPlan the backend hands to every work item. `solve` is the small
 in-process path for puzzles without labels.
 """
-import json
 import platform
 import sys
 import time
@@ -22,13 +21,13 @@ import ptrm
 from ptrm import adaptive, hardware, metrics, noise, tasks
 from ptrm.backends import LocalBackend
 from ptrm.errors import PtrmError
-from ptrm.io import atomic_write, atomic_write_text
 from ptrm.evaluate import check_compatible, deterministic_config, figures
 from ptrm.model import TRM
 from ptrm.plan import ExecutionPlan
 from ptrm.provenance import data_sha256, provenance, source_rows
 from ptrm.puzzles import PuzzleSet
-from ptrm.search import LastStep, SearchConfig, WorkItem, run_work_item, sort_records, work_items
+from ptrm.runfolder import PartStore
+from ptrm.search import LastStep, SearchConfig, run_work_item, sort_records, work_items
 
 
 @dataclass
@@ -49,7 +48,7 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
 
     With `parts` (a folder), each finished work item's records are kept there as they come, and items found
     there are not run again, so a search cut short (kill -9, a session's end) loses at most the items in
-    flight. The caller owns the folder's consistency: it must hold only parts of a search with these settings.
+    flight; parts of a search with other settings are refused, naming the field (ptrm.runfolder.PartStore).
     """
     cfg.validate()
     if not 0 <= offset < len(pset):
@@ -68,12 +67,15 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     items = [replace(item, p0=item.p0 + offset, p1=item.p1 + offset)
              for item in work_items(n, cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)]
     store = PartStore(parts) if parts else None
+    if store:
+        store.check(resume_settings(ckpt, chosen, cfg, offset))
     done = store.load(items) if store else {}
     t0, earlier = time.perf_counter(), store.seconds() if store else 0.0
     found = list(done.values())
     with tqdm(total=n * cfg.K, initial=sum(map(len, found)), unit="rollout",
               desc=f"search K={cfg.K} sigma={cfg.sigma}", disable=not progress) as bar:
         for records in backend.map(pset, [item for item in items if item not in done], cfg, plan):
+            check_finite(records, ckpt.path)  # at the first item, not after the whole search
             found.append(records)
             if store:
                 store.save(records, earlier + time.perf_counter() - t0)
@@ -105,6 +107,24 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     return run
 
 
+def check_finite(records: pd.DataFrame, source) -> None:
+    """Refuse records with a non-finite q_halt: a NaN (diverged weights, a bf16 overflow) would rank rollouts
+    arbitrarily and make every table wrong without saying so."""
+    bad = ~np.isfinite(records["q_halt"].to_numpy(np.float64))
+    if bad.any():
+        first = records[bad].iloc[0]
+        raise PtrmError(f"{source}: search produced non-finite q_halt ({first.q_halt}) in {int(bad.sum())} of "
+                        f"{len(records)} rollouts (first: puzzle {first.puzzle}, k {first.k}); nothing saved")
+
+
+def resume_settings(ckpt, pset: PuzzleSet, cfg: SearchConfig, offset: int) -> dict:
+    """What a search resumed from its finished work items must share with the one that made them: all but the
+    chunk size, which changes speed, never records (parts of another chunk size are simply not reused)."""
+    return {"checkpoint_sha256": ckpt.sha256, "task": pset.task, "n_puzzles": len(pset), "offset": offset,
+            "data_sha256": data_sha256(pset), "noise_generator": noise.GENERATOR,
+            **{key: value for key, value in cfg.to_dict().items() if key != "chunk_size"}}
+
+
 def head(run: SearchRun, n_puzzles: int, K: int) -> SearchRun:
     """The run on the first n_puzzles of `run`'s puzzles with rollouts k < K: exactly the run a search with
     those settings gives, since a rollout's noise depends only on (seed, puzzle, k, step)."""
@@ -132,33 +152,6 @@ def _derived(run: SearchRun, records: pd.DataFrame, **changes) -> SearchRun:
                 "wall_seconds": m["wall_seconds"] * share, "rollout_steps": steps,
                 "flops_total": m["flops_total"] * share, "flops_per_rollout": m["flops_total"] * share / len(records)}
     return SearchRun(records, manifest)
-
-
-class PartStore:
-    """A search's finished work items on disk, one parquet file per item (puzzles [p0, p1) x rollouts [k0, k1)),
-    and the wall time spent so far in `seconds.json`. Each file is written whole (ptrm.io), so a part on disk
-    is a finished item; parts whose rectangle is not among the items asked for (another chunk size) are
-    ignored, not mixed in."""
-
-    def __init__(self, folder):
-        self.folder = Path(folder)
-
-    def _path(self, item: WorkItem) -> Path:
-        return self.folder / f"p{item.p0}-{item.p1}_k{item.k0}-{item.k1}.parquet"
-
-    def load(self, items) -> dict:
-        return {item: pd.read_parquet(self._path(item)) for item in items if self._path(item).is_file()}
-
-    def save(self, records: pd.DataFrame, seconds: float) -> None:
-        puzzles, ks = records.puzzle.to_numpy(), records.k.to_numpy()  # an item is a rectangle: its corners name it
-        item = WorkItem(int(puzzles.min()), int(puzzles.max()) + 1, int(ks.min()), int(ks.max()) + 1)
-        with atomic_write(self._path(item)) as tmp:
-            records.to_parquet(tmp, index=False)
-        atomic_write_text(self.folder / "seconds.json", json.dumps({"wall_seconds": seconds}))
-
-    def seconds(self) -> float:
-        path = self.folder / "seconds.json"
-        return json.loads(path.read_text())["wall_seconds"] if path.is_file() else 0.0
 
 
 def deterministic_run(ckpt, pset: PuzzleSet, D: int, plan: ExecutionPlan, backend=None) -> SearchRun:

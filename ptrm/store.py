@@ -1,56 +1,87 @@
 """A run on disk: `records.parquet` (one row per puzzle x rollout), `manifest.json`, `curves.csv`.
 
 Every file is written beside its target and renamed into place, so a run folder never holds half a file.
-The manifest marks a run complete: it is written last, only for records that passed `check_records`, and
-an old one is removed before new records replace old ones, so a run cut short anywhere has no manifest.
+The manifest marks a run complete: it is written last, only for records that passed `check_records`, and it
+holds the sha256 of the records it describes, which every reader checks (`load_run`), so records and a
+manifest of two different runs are never read as one. A finished run is replaced by writing the new one in a
+folder beside it and swapping the two (ptrm.runfolder.swap): until then the old run stays whole and readable.
 """
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write, atomic_write_text
-from ptrm.runner import SearchRun
+from ptrm.runfolder import MANIFEST, PARTS, beside, swap, tidy
+from ptrm.runner import SearchRun, check_finite
+
+RECORDS = "records.parquet"
 
 
 def check_records(run: SearchRun) -> None:
-    """Refuse records that cannot be a finished run: one row per puzzle x rollout, every q_halt finite.
-
-    A NaN q_halt (diverged weights, a bf16 overflow) would rank rollouts arbitrarily and make every table
-    wrong without saying so.
-    """
+    """Refuse records that cannot be a finished run: one row per puzzle x rollout, every q_halt finite."""
     records, n, K = run.records, run.manifest["data"]["n_puzzles"], run.manifest["search"]["K"]
     if len(records) != n * K:
         raise PtrmError(f"search produced {len(records)} records, expected {n} puzzles x K={K} = {n * K}; "
                         f"nothing saved")
-    bad = ~np.isfinite(records["q_halt"].to_numpy(np.float64))
-    if bad.any():
-        first = records[bad].iloc[0]
-        raise PtrmError(f"{run.manifest['checkpoint']['path']}: search produced non-finite q_halt "
-                        f"({first.q_halt}) in {int(bad.sum())} of {len(records)} rollouts (first: puzzle "
-                        f"{first.puzzle}, k {first.k}); nothing saved")
+    check_finite(records, run.manifest["checkpoint"]["path"])
 
 
 def save_run(run: SearchRun, out) -> Path:
+    """Write `run` as the finished run in OUT (replacing one there only once the new one is whole) and drop
+    the work items it was made of (OUT/parts). A failed write (a full disk) is one line; the old run stays."""
     check_records(run)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "manifest.json").unlink(missing_ok=True)  # the old run is no longer complete once its records go
-    with atomic_write(out / "records.parquet") as tmp:
-        run.records.to_parquet(tmp, index=False)
-    # The manifest goes last: its presence marks the run complete.
-    atomic_write_text(out / "manifest.json", json.dumps(run.manifest, indent=1, default=str))
+    tidy(out)
+    replacing = (out / MANIFEST).is_file()
+    folder = beside(out, "new") if replacing else out
+    try:
+        _write(run, folder)
+        if replacing:
+            swap(folder, out)
+    except OSError as e:
+        if replacing:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise PtrmError(f"{out}: could not write the run ({e.strerror or e})"
+                        + ("; the run there before is untouched" if replacing else "; nothing saved")) from None
+    shutil.rmtree(out / PARTS, ignore_errors=True)  # a finished run keeps its records, not its parts
     return out
 
 
+def _write(run: SearchRun, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_write(folder / RECORDS) as tmp:
+        run.records.to_parquet(tmp, index=False)
+        digest = sha256(tmp)
+    # The manifest goes last: its presence marks the run complete, and it names the records it belongs to.
+    atomic_write_text(folder / MANIFEST, json.dumps({**run.manifest, "records_sha256": digest}, indent=1, default=str))
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def load_run(path) -> SearchRun:
+    """The finished run in `path`, its records checked against the hash its manifest holds (manifests written
+    before the hash was recorded have none to check)."""
     path = Path(path)
-    manifest, records = path / "manifest.json", path / "records.parquet"
+    tidy(path)
+    manifest, records = path / MANIFEST, path / RECORDS
     if not manifest.is_file() or not records.is_file():
-        raise PtrmError(f"{path}: not a finished run (needs manifest.json and records.parquet)")
+        raise PtrmError(f"{path}: not a finished run (needs {MANIFEST} and {RECORDS})")
     try:
-        return SearchRun(pd.read_parquet(records), json.loads(manifest.read_text()))
-    except (OSError, ValueError) as e:
+        meta = json.loads(manifest.read_text())
+        expected, actual = meta.get("records_sha256"), sha256(records)
+        if expected is not None and expected != actual:
+            raise PtrmError(f"{records} does not belong to {manifest} (sha256 {actual[:12]}, the manifest says "
+                            f"{str(expected)[:12]}): written by two runs; run the search again")
+        return SearchRun(pd.read_parquet(records), meta)
+    except (OSError, ValueError, AttributeError) as e:
         raise PtrmError(f"{path}: unreadable run ({str(e).splitlines()[0][:160]})") from None

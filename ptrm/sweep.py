@@ -8,14 +8,14 @@
 K is not a grid axis: one run at K gives the whole width curve through the exact @k estimators.
 A cell is done when its manifest exists (save_run writes it last), so after Ctrl-C or kill -9 a re-run
 skips finished cells. A cell in progress keeps its finished work items in DIR/<cell>/parts/ (see
-ptrm.runner.PartStore), so the cell cut short loses only the items in flight; its records are written
-whole once every item is in, and the parts are removed. Records do not depend on the backend or chunk size, so a
-sweep may be finished with other --workers than it started with. The deterministic baseline is computed once per
-depth and stored as a run (`stored_baseline`): the cells' manifests summarize it, and the experiments read it
-(ptrm.evaluate.figures; its first d steps are the deterministic TRM at depth d).
+ptrm.runfolder.PartStore, the mechanism `ptrm search --resume` uses), so the cell cut short loses only the
+items in flight; its records are written whole once every item is in, and the parts are removed. Records do not
+depend on the backend or chunk size, so a sweep may be finished with other --workers than it started with. The
+deterministic baseline is computed once per depth and stored as a run (`stored_baseline`): the cells' manifests
+summarize it, and the experiments read it (ptrm.evaluate.figures; its first d steps are the deterministic TRM at
+depth d).
 """
 import json
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +30,7 @@ from ptrm.io import atomic_write_text
 from ptrm.plan import ExecutionPlan
 from ptrm.provenance import data_sha256
 from ptrm.report import compute_per_puzzle, markdown
+from ptrm.runfolder import LOCK, lock
 from ptrm.runner import SearchRun, baseline_summary, deterministic_run, run_search
 from ptrm.search import SearchConfig
 from ptrm.store import load_run, save_run
@@ -78,7 +79,7 @@ def claim(out: Path, settings: dict, ckpt_path: str, grid: dict) -> None:
             raise PtrmError(f"{out}: a sweep with other settings ({k} {theirs.get(k)!r} there, {settings[k]!r} "
                             f"now); use the same settings to resume, or another --out")
         grid = {axis: sorted(set(old.get("grid", {}).get(axis, [])) | set(grid[axis])) for axis in grid}
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(p.name != LOCK for p in out.iterdir()):
         raise PtrmError(f"{out}: not empty and holds no {SWEEP_FILE}; use another --out")
     atomic_write_text(path, json.dumps({"settings": settings, "checkpoint_path": ckpt_path, "grid": grid,
                                         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=1))
@@ -121,23 +122,23 @@ def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, backend: Backen
     if not sigmas or not steps:
         raise PtrmError(f"empty grid: --sigmas has {len(sigmas)} values, --steps {len(steps)}; give at least one each")
     cells = [replace(cfg, sigma=s, D=d).validate() for s in sigmas for d in steps]
-    claim(out, shared_settings(ckpt, pset, cfg), ckpt.path, {"sigmas": sigmas, "steps": steps})
-    todo = [c for c in cells if not (out / cell_name(c.sigma, c.D) / "manifest.json").is_file()]
-    log(f"{out}: {len(cells)} cells, {len(cells) - len(todo)} finished earlier, {len(todo)} to run")
-    if todo:
-        with make_backend(ckpt, backend) as pool:
-            for i, cell_cfg in enumerate(todo, 1):
-                folder = out / cell_name(cell_cfg.sigma, cell_cfg.D)
-                run = run_search(ckpt, pset, cell_cfg, backend=pool, progress=progress, parts=folder / "parts",
-                                 deterministic=False)
-                det = stored_baseline(ckpt, pset, cell_cfg.D, cfg, out, backend=pool)
-                run.manifest["deterministic"] = baseline_summary(det, pset)
-                save_run(run, folder)
-                shutil.rmtree(folder / "parts")
-                resumed = run.manifest.get("resumed_items")
-                log(f"[{i}/{len(todo)}] {cell_name(cell_cfg.sigma, cell_cfg.D)}: {run.manifest['wall_seconds']:.1f} s"
-                    + (f" ({resumed} work items from an earlier run)" if resumed else ""))
-    return write_summary(out)
+    with lock(out):  # one writer per sweep; an unwritable --out is refused here, before any work
+        claim(out, shared_settings(ckpt, pset, cfg), ckpt.path, {"sigmas": sigmas, "steps": steps})
+        todo = [c for c in cells if not (out / cell_name(c.sigma, c.D) / "manifest.json").is_file()]
+        log(f"{out}: {len(cells)} cells, {len(cells) - len(todo)} finished earlier, {len(todo)} to run")
+        if todo:
+            with make_backend(ckpt, backend) as pool:
+                for i, cell_cfg in enumerate(todo, 1):
+                    folder = out / cell_name(cell_cfg.sigma, cell_cfg.D)
+                    run = run_search(ckpt, pset, cell_cfg, backend=pool, progress=progress, parts=folder / "parts",
+                                     deterministic=False)
+                    det = stored_baseline(ckpt, pset, cell_cfg.D, cfg, out, backend=pool)
+                    run.manifest["deterministic"] = baseline_summary(det, pset)
+                    save_run(run, folder)
+                    resumed = run.manifest.get("resumed_items")
+                    log(f"[{i}/{len(todo)}] {cell_name(cell_cfg.sigma, cell_cfg.D)}: {run.manifest['wall_seconds']:.1f} s"
+                        + (f" ({resumed} work items from an earlier run)" if resumed else ""))
+        return write_summary(out)
 
 
 def cell_table(out) -> pd.DataFrame:

@@ -1,0 +1,196 @@
+"""Run folders: no run lost, none mixed. A command refuses a folder holding another run, `--overwrite` replaces a
+run only once the new one is whole, one writer holds a folder at a time, the manifest hashes its records and
+every reader checks it, and `--resume` continues a search cut short (even by kill -9) to the records of an
+uninterrupted run."""
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from ptrm.errors import PtrmError
+from ptrm.runfolder import beside, lock, unique_name
+from ptrm.store import load_run, sha256
+
+from conftest import subprocess_env
+
+SMALL = ["--samples", "2", "--steps", "1", "--limit", "3", "--dtype", "float32"]
+
+
+def search(ckpt, out, *extra):
+    return CliRunner().invoke(main, ["search", "--ckpt", str(ckpt), *SMALL, *([] if out is None else ["--out", str(out)]),
+                                     *extra])
+
+
+@pytest.fixture
+def finished(tiny_ckpt, tmp_path):
+    """A finished search run: its folder."""
+    out = tmp_path / "run"
+    assert search(tiny_ckpt, out).exit_code == 0
+    return out
+
+
+def one_line_error(res, *parts, before_work=True):
+    """The command failed with one line (the only output when refused before any work), exit 2, no traceback."""
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    lines = res.output.strip().splitlines()
+    line = lines[-1]
+    assert line.startswith("error: ") and (len(lines) == 1 or not before_work), res.output
+    for part in parts:
+        assert part in line, line
+    return line
+
+
+def test_a_second_search_into_a_finished_run_is_refused_and_the_run_is_kept(tiny_ckpt, finished):
+    before = sha256(finished / "records.parquet"), (finished / "manifest.json").read_text()
+    res = search(tiny_ckpt, finished, "--seed", "1")
+    one_line_error(res, f"{finished}: holds a finished run", "--overwrite", "--resume")
+    assert (sha256(finished / "records.parquet"), (finished / "manifest.json").read_text()) == before
+
+
+def test_overwrite_replaces_the_run_and_leaves_nothing_beside_it(tiny_ckpt, finished):
+    old = load_run(finished)
+    assert search(tiny_ckpt, finished, "--seed", "1", "--overwrite").exit_code == 0
+    new = load_run(finished)
+    assert new.manifest["search"]["seed"] == 1 and not new.records.equals(old.records)
+    assert sorted(p.name for p in finished.parent.iterdir()) == ["run"]  # no .run.new-*/.run.old-* left
+    assert sorted(p.name for p in finished.iterdir()) == ["manifest.json", "records.parquet"]
+
+
+def test_a_full_disk_while_overwriting_keeps_the_old_run_whole(tiny_ckpt, finished, monkeypatch):
+    before = sha256(finished / "records.parquet")
+    to_parquet = pd.DataFrame.to_parquet
+
+    def full(self, path, **kw):  # the work items fit; the disk fills up as the run's records are written
+        if "records.parquet" not in str(path):
+            return to_parquet(self, path, **kw)
+        Path(path).write_bytes(b"PAR1 half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    res = search(tiny_ckpt, finished, "--seed", "1", "--overwrite")
+    one_line_error(res, f"{finished}: could not write the run (No space left on device); "
+                        "the run there before is untouched", before_work=False)
+    assert sha256(finished / "records.parquet") == before and load_run(finished).manifest["search"]["seed"] == 0
+    assert sorted(p.name for p in finished.parent.iterdir()) == ["run"]
+
+
+def test_a_full_disk_on_a_new_run_saves_nothing(tiny_ckpt, tmp_path, monkeypatch):
+    def full(self, path, **kw):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)  # the work items' parts cannot be kept either
+    out = tmp_path / "run"
+    one_line_error(search(tiny_ckpt, out), f"{out / 'parts'}: cannot keep a finished work item (No space left on "
+                                           "device); none kept", before_work=False)
+    assert not out.exists()  # no work item was kept: nothing to resume, nothing left behind
+
+
+def test_a_kill_between_the_two_renames_of_a_replacement_is_undone_by_the_next_reader(finished):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = finished.with_name(f".run.old-{gone.pid}")
+    os.rename(finished, stale)  # the old run moved aside, the new one not yet in: then kill -9
+    assert load_run(finished).manifest["search"]["K"] == 2 and not stale.exists()
+
+
+def test_default_run_names_never_collide(tiny_ckpt, tmp_path, monkeypatch):
+    assert len({unique_name("runs", "search") for _ in range(100)}) == 100  # all in the same second
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert search(tiny_ckpt, None).exit_code == 0
+    assert len(list((tmp_path / "runs").glob("search-*/manifest.json"))) == 2
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tiny_ckpt, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    one_line_error(search(tiny_ckpt, tmp_path), f"{tmp_path}: not empty and holds no run (notes.txt")
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_second_writer_is_refused_naming_the_holder(tiny_ckpt, tmp_path):
+    out = tmp_path / "run"
+    with lock(out):
+        one_line_error(search(tiny_ckpt, out), f"{out}: another process (pid {os.getpid()}) is writing this run")
+        assert [p.name for p in out.iterdir()] == [".lock"]  # the holder's lock, and nothing of the refused run
+
+
+def test_records_and_a_manifest_of_two_runs_are_refused_by_every_reader(tiny_ckpt, finished, tmp_path):
+    other = tmp_path / "other"
+    assert search(tiny_ckpt, other, "--seed", "1").exit_code == 0
+    shutil.copy(other / "records.parquet", finished / "records.parquet")  # what two unlocked writers could leave
+    with pytest.raises(PtrmError, match="records.parquet does not belong to .*manifest.json"):
+        load_run(finished)
+    res = CliRunner().invoke(main, ["plot", str(finished)])
+    one_line_error(res, f"{finished / 'records.parquet'} does not belong to {finished / 'manifest.json'}")
+
+
+def test_the_manifest_holds_the_hash_of_its_records(finished):
+    assert json.loads((finished / "manifest.json").read_text())["records_sha256"] == sha256(finished / "records.parquet")
+
+
+# `ptrm search` in a child process whose work items take `delay` seconds each, so it can be caught mid-run.
+SLOW_SEARCH = """
+import sys, time
+import ptrm.backends as backends
+run_work_item = backends.run_work_item
+def slow(*args, **kwargs):
+    time.sleep({delay})
+    return run_work_item(*args, **kwargs)
+backends.run_work_item = slow
+from cli.main import main
+main(sys.argv[1:], prog_name="ptrm")
+"""
+ITEMS = ["--samples", "2", "--steps", "1", "--limit", "6", "--chunk-size", "2", "--dtype", "float32"]  # 6 items
+
+
+def slow_search(ckpt, out, delay):
+    return subprocess.Popen([sys.executable, "-c", SLOW_SEARCH.format(delay=delay), "search", "--ckpt", str(ckpt),
+                             *ITEMS, "--out", str(out)], env=subprocess_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def uninterrupted(ckpt, out):
+    assert CliRunner().invoke(main, ["search", "--ckpt", str(ckpt), *ITEMS, "--out", str(out)]).exit_code == 0
+    return load_run(out).records
+
+
+def test_kill_9_mid_search_then_resume_gives_the_records_of_an_uninterrupted_run(tiny_ckpt, tmp_path):
+    out = tmp_path / "run"
+    proc = slow_search(tiny_ckpt, out, delay=0.3)
+    while len(list((out / "parts").glob("p*.parquet"))) < 2:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "manifest.json").exists()
+
+    def again(*extra):
+        return CliRunner().invoke(main, ["search", "--ckpt", str(tiny_ckpt), *ITEMS, "--out", str(out), *extra])
+    one_line_error(again(), f"{out}: holds an unfinished run", "--resume continues it, --overwrite starts over")
+    one_line_error(again("--resume", "--seed", "1"), "a search with other settings (seed 0 there, 1 now)")
+    res = again("--resume")
+    assert res.exit_code == 0, res.output
+    run = load_run(out)
+    assert 2 <= run.manifest["resumed_items"] < 6 and not (out / "parts").exists()
+    pd.testing.assert_frame_equal(run.records, uninterrupted(tiny_ckpt, tmp_path / "whole"))
+
+
+def test_two_searches_racing_for_one_folder_one_is_refused_and_the_other_run_is_intact(tiny_ckpt, tmp_path):
+    out = tmp_path / "run"
+    first = slow_search(tiny_ckpt, out, delay=0.3)
+    while not list((out / "parts").glob("p*.parquet")):  # the first writer is at work
+        assert first.poll() is None, first.communicate()
+        time.sleep(0.02)
+    for extra in ([], ["--resume"], ["--overwrite"]):  # no option lets a second writer in
+        second = CliRunner().invoke(main, ["search", "--ckpt", str(tiny_ckpt), *ITEMS, "--out", str(out), *extra])
+        one_line_error(second, f"{out}: another process (pid {first.pid}) is writing this run")
+    assert first.wait() == 0, first.communicate()
+    pd.testing.assert_frame_equal(load_run(out).records, uninterrupted(tiny_ckpt, tmp_path / "whole"))
