@@ -9,7 +9,7 @@ from .common import (checkpoint_options, data_options, open_checkpoint, open_puz
                         task_options)
 from ptrm import report, tasks
 from ptrm.backends import BackendSpec, make_backend
-from ptrm.runner import run_search, solve
+from ptrm.runner import best_q_answers, run_search
 from ptrm.store import save_run
 
 
@@ -58,7 +58,7 @@ def solve_command(ckpt, arch, task, device, search_cfg, puzzle):
     ck = open_checkpoint(ckpt, arch, task, device)
     kind = tasks.get(ck.task)
     pset = kind.from_text(text)
-    answers, q = solve(ck.model, pset, search_cfg)
+    answers, q = best_q_answers(ck.model, pset, search_cfg)
     click.echo(kind.show(answers[0]))
     valid = bool(kind.verify(pset.inputs, answers[:1])[0])
     click.echo(f"best of K={search_cfg.K} rollouts (sigma {search_cfg.sigma}): q_halt {q[0]:+.2f} "

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ptrm.puzzles import IGNORE_LABEL
 from ptrm.data import load_puzzles
-from ptrm.evaluate import exact_and_cell
+from ptrm.puzzles import exact_and_cell
 from ptrm.report import markdown
 from ptrm.tasks.ppbench.board import KINDS
 
