@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ptrm.backends import LocalBackend, RayBackend
+from ptrm.backends import BackendSpec, LocalBackend, RayBackend
 from ptrm.checkpoint import load_checkpoint, pack_test_set, save_checkpoint
 from ptrm.tasks.sudoku.sets import generate_sudoku_set
 from ptrm.model import TRM, TRMConfig
@@ -75,7 +75,7 @@ def main():
         rows = [result("local", 1, startup, seconds, True)]
         for workers in (int(w) for w in args.workers.split(",")):
             start = time.perf_counter()
-            with RayBackend(ck, workers=workers) as backend:  # starts (and at the end stops) a local Ray
+            with RayBackend(ck, BackendSpec(workers=workers)) as backend:  # starts (and at the end stops) a local Ray
                 warm_up(backend, workers)
                 startup = time.perf_counter() - start
                 records, seconds = search(backend)

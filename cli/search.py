@@ -5,10 +5,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .common import (checkpoint_options, data_options, open_checkpoint, open_puzzles, ray_options, search_options,
+from .common import (backend_options, checkpoint_options, data_options, open_checkpoint, open_puzzles, search_options,
                         task_options)
 from ptrm import report, tasks
-from ptrm.backends import BackendSpec, make_backend
+from ptrm.backends import make_backend
 from ptrm.runner import best_q_answers, run_search
 from ptrm.store import save_run
 
@@ -20,18 +20,17 @@ from ptrm.store import save_run
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
               help="Skip the first N puzzles (with --limit: search a window; records keep full-set puzzle indices).")
 @search_options()
-@ray_options
+@backend_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder (default: runs/search-<time>).")
 @click.option("--usd-per-hour", default=2.50, show_default=True, type=float, help="Price of this machine per hour (cost model).")
-def command(ckpt, arch, task, device, data, limit, offset, search_cfg, workers, gpus_per_worker, ray_address, out,
-            usd_per_hour, **task_values):
+def command(ckpt, arch, task, device, data, limit, offset, search_cfg, backend_spec, out, usd_per_hour, **task_values):
     """Noisy K-rollout search; prints the deterministic model and every selection rule at K (per dataset row),
     then the task's own tables (ARC: pass@1/pass@2 per task of the official vote and of PTRM's rankings)."""
     cfg = search_cfg
     ck = open_checkpoint(ckpt, arch, task, device)
     pset = open_puzzles(ck, data, None, task, **task_values)  # the whole set: records index puzzles in it (see run_search)
     out = out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")
-    with make_backend(ck, BackendSpec(workers, gpus_per_worker, ray_address)) as backend:
+    with make_backend(ck, backend_spec) as backend:
         run = run_search(ck, pset, cfg, backend=backend, offset=offset, limit=limit)
     save_run(run, out)
     m = run.manifest
