@@ -15,10 +15,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ptrm.backends import LocalBackend, RayBackend
+from ptrm.backends import BackendSpec, LocalBackend, RayBackend
 from ptrm.checkpoint import load_checkpoint, pack_test_set, save_checkpoint
 from ptrm.tasks.sudoku.sets import generate_sudoku_set
 from ptrm.model import TRM, TRMConfig
+from ptrm.plan import ExecutionPlan
 from ptrm.report import markdown
 from ptrm.runner import run_search
 from ptrm.search import SearchConfig, work_items
@@ -65,7 +66,7 @@ def main():
 
         def warm_up(backend, workers):
             """One single-rollout item per worker: torch's first call is slow, and it is part of start-up."""
-            list(backend.map(pset, work_items(workers, 1, 1), cfg))
+            list(backend.map(pset, work_items(workers, 1, 1), cfg, ExecutionPlan.resolve(ck.model.device, cfg.dtype)))
 
         start = time.perf_counter()
         warm_up(local := LocalBackend(ck.model), 1)
@@ -74,7 +75,7 @@ def main():
         rows = [result("local", 1, startup, seconds, True)]
         for workers in (int(w) for w in args.workers.split(",")):
             start = time.perf_counter()
-            with RayBackend(ck, workers=workers) as backend:  # starts (and at the end stops) a local Ray
+            with RayBackend(ck, BackendSpec(workers=workers)) as backend:  # starts (and at the end stops) a local Ray
                 warm_up(backend, workers)
                 startup = time.perf_counter() - start
                 records, seconds = search(backend)

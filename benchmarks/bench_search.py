@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ptrm import hardware, metrics, model as trm_model, noise
 from ptrm.checkpoint import load_checkpoint
+from ptrm.plan import ExecutionPlan
 from ptrm.runner import run_search
 from ptrm.search import SearchConfig, WorkItem, run_work_item
 from timing import median_seconds
@@ -96,7 +97,8 @@ def bench_dtype(ck, pset, dtype, B, compile_step):
     # a whole work item through run_work_item (noise, answers, records) against D bare network steps
     D = 4
     cfg = SearchConfig(K=B, sigma=0.1, D=D, dtype=hardware.dtype_name(dtype), chunk_size=B)
-    item = median_seconds(lambda: run_work_item(model, pset, WorkItem(0, 1, 0, B), cfg), repeats=1)
+    plan = ExecutionPlan(model.device, dtype, B)
+    item = median_seconds(lambda: run_work_item(model, pset, WorkItem(0, 1, 0, B), cfg, plan), repeats=1)
     flops = metrics.flops_per_step(ck.cfg) * B
     name = hardware.dtype_name(dtype)
     print(f"| {name} | eager | {B / step:.1f} | {flops / step / 1e9:.1f} | {flops / step / dense:.2f} "

@@ -4,13 +4,18 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .common import (checkpoint_options, data_options, open_checkpoint, open_puzzles, ray_options, search_options,
+from .common import (backend_options, checkpoint_options, data_options, open_checkpoint, open_puzzles, search_options,
                         task_options)
 from ptrm import report, tasks
+<<<<<<< HEAD
 from ptrm.backends import BackendSpec, make_backend
 from ptrm.errors import PtrmError
 from ptrm.runfolder import PARTS, claim, unique_name
 from ptrm.runner import run_search, solve
+=======
+from ptrm.backends import make_backend
+from ptrm.runner import best_q_answers, run_search
+>>>>>>> i32s3
 from ptrm.store import save_run
 
 
@@ -21,6 +26,7 @@ from ptrm.store import save_run
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
               help="Skip the first N puzzles (with --limit: search a window; records keep full-set puzzle indices).")
 @search_options()
+<<<<<<< HEAD
 @ray_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder (default: runs/search-<time>-<random>); one that holds another run is refused.")
@@ -43,6 +49,21 @@ def command(ckpt, arch, task, device, data, limit, offset, search_cfg, workers, 
         with make_backend(ck, BackendSpec(workers, gpus_per_worker, ray_address)) as backend:
             run = run_search(ck, pset, cfg, backend=backend, offset=offset, limit=limit, parts=out / PARTS)
         save_run(run, out)
+=======
+@backend_options
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder (default: runs/search-<time>).")
+@click.option("--usd-per-hour", default=2.50, show_default=True, type=float, help="Price of this machine per hour (cost model).")
+def command(ckpt, arch, task, device, data, limit, offset, search_cfg, backend_spec, out, usd_per_hour, **task_values):
+    """Noisy K-rollout search; prints the deterministic model and every selection rule at K (per dataset row),
+    then the task's own tables (ARC: pass@1/pass@2 per task of the official vote and of PTRM's rankings)."""
+    cfg = search_cfg
+    ck = open_checkpoint(ckpt, arch, task, device)
+    pset = open_puzzles(ck, data, None, task, **task_values)  # the whole set: records index puzzles in it (see run_search)
+    out = out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")
+    with make_backend(ck, backend_spec) as backend:
+        run = run_search(ck, pset, cfg, backend=backend, offset=offset, limit=limit)
+    save_run(run, out)
+>>>>>>> i32s3
     m = run.manifest
     click.echo(f"\n{m['data']['n_puzzles']} puzzles (from #{offset}) of {pset.source}; K={cfg.K}, "
                f"D={m['search']['D']}, sigma={cfg.sigma} ({cfg.sigma_scale}), noise on {cfg.noise_on}, seed {cfg.seed}")
@@ -67,7 +88,7 @@ def solve_command(ckpt, arch, task, device, search_cfg, puzzle):
     ck = open_checkpoint(ckpt, arch, task, device)
     kind = tasks.get(ck.task)
     pset = kind.from_text(text)
-    answers, q = solve(ck.model, pset, search_cfg)
+    answers, q = best_q_answers(ck.model, pset, search_cfg)
     click.echo(kind.show(answers[0]))
     valid = bool(kind.verify(pset.inputs, answers[:1])[0])
     click.echo(f"best of K={search_cfg.K} rollouts (sigma {search_cfg.sigma}): q_halt {q[0]:+.2f} "

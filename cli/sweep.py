@@ -3,8 +3,7 @@ from pathlib import Path
 
 import click
 
-from .common import checkpoint_options, data_options, open_checkpoint, open_puzzles, ray_options, search_options
-from ptrm.backends import BackendSpec
+from .common import backend_options, checkpoint_options, data_options, open_checkpoint, open_puzzles, search_options
 from ptrm.errors import PtrmError
 from ptrm.sweep import SWEEP_FILE, run_sweep
 
@@ -24,12 +23,11 @@ def parse_list(text: str, kind, option: str) -> list:
 @click.option("--steps", help="Supervision steps D, comma-separated: 16,32 (default: the checkpoint's N_sup).")
 @search_options("K", "seed", "noise_on", "sigma_scale", "per_step", "chunk_size", "dtype", "halt_q", "settle", "stop_q", "give_up_q",
                 "give_up_step")
-@ray_options
+@backend_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Sweep folder (default: runs/sweep-<checkpoint name>).")
 @click.option("--resume", is_flag=True, help="Insist that --out already holds this sweep (re-running resumes anyway).")
-def command(ckpt, arch, task, device, data, limit, sigmas, steps, search_cfg, workers, gpus_per_worker, ray_address, out,
-            resume):
+def command(ckpt, arch, task, device, data, limit, sigmas, steps, search_cfg, backend_spec, out, resume):
     """Search every (sigma, D) cell not finished yet, then write summary.csv and summary.md."""
     sigmas = parse_list(sigmas, float, "--sigmas")
     steps = parse_list(steps, int, "--steps") if steps is not None else None
@@ -38,7 +36,7 @@ def command(ckpt, arch, task, device, data, limit, sigmas, steps, search_cfg, wo
         raise PtrmError(f"--resume: {out} holds no sweep to resume")
     ck = open_checkpoint(ckpt, arch, task, device)
     pset = open_puzzles(ck, data, limit, task)
-    run_sweep(ck, pset, sigmas, steps, search_cfg, out, BackendSpec(workers, gpus_per_worker, ray_address), log=click.echo)
+    run_sweep(ck, pset, sigmas, steps, search_cfg, out, backend_spec, log=click.echo)
     click.echo(f"\n{len(pset)} puzzles from {pset.source}; K={search_cfg.K}, seed {search_cfg.seed}, "
                f"noise on {search_cfg.noise_on}")
     click.echo((out / "summary.md").read_text().rstrip())

@@ -44,10 +44,10 @@ from ptrm.presets import preset
 from ptrm.report import curve_ks, markdown, rule_table
 from ptrm.runner import head, read_at_depth
 from ptrm.search import DTYPES, SearchConfig
-from ptrm.sweep import cell_name, run_sweep
+from ptrm.sweep import cell_name, run_sweep, stored_baseline
 from ptrm.store import load_run
 
-from progress import PROGRESS, SOURCES, baseline, deterministic, measure, paired
+from progress import PROGRESS, SOURCES, measure, paired
 
 SIGMAS = [0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0]
 OUT = Path("results/evidence")
@@ -103,12 +103,14 @@ def selection(width: dict, K: int) -> list[str]:
     return lines
 
 
-def sigma_curve(ck, curve: dict, small, K: int, figures: Path, rule: str) -> tuple[list[str], float]:
+def sigma_curve(ck, curve: dict, small, K: int, figures: Path, rule: str, folder: Path) -> tuple[list[str], float]:
     """Finding (c) from runs keyed by sigma over the puzzles `small` with K rollouts each, against the
-    deterministic model (sigma 0) on the same puzzles: the table, the figure, and the sigma where best-Q peaks."""
+    deterministic model (sigma 0) on the same puzzles, the run stored in `folder` (ptrm.sweep.stored_baseline; run
+    there once): the table, the figure, and the sigma where best-Q peaks."""
     curve = dict(sorted(curve.items()))
-    dtype = next(iter(curve.values())).manifest["search"]["dtype"]  # sigma 0 computed as the runs were
-    solved = deterministic(ck, small, dtype)[0]
+    search = next(iter(curve.values())).manifest["search"]  # sigma 0 computed as the runs were
+    dtype = search["dtype"]
+    solved = stored_baseline(ck, small, search["D"], SearchConfig(dtype=dtype), folder).records.correct.to_numpy()
     plots.sigma_sweep(list(curve.values()), figures / "sigma_curve.png")
     peak = max(curve, key=lambda s: at_k(curve[s].records, "best_q", K).mean())
     top = at_k(curve[peak].records, "best_q", K)
@@ -231,7 +233,7 @@ def findings(args):
     others = [s for s in SIGMAS if s > 0 and s not in width]
     curve = {**sweep(ck, small, others, N, SearchConfig(K=32), args.out / "sigma"),
              **{s: head(run, n, 32) for s, run in width.items()}}
-    text, peak = sigma_curve(ck, curve, small, 32, figures, f"fixed D={N}")
+    text, peak = sigma_curve(ck, curve, small, 32, figures, f"fixed D={N}", args.out / "sigma")
     lines += [""] + text
 
     # (d) width against depth at equal rollout-steps: one K=16 run of 4 N_sup steps read at 2 N_sup and
@@ -241,10 +243,11 @@ def findings(args):
             2 * N: read_at_depth(deep, 2 * N), 4 * N: deep}
     lines += depth_table(runs, peak, n, figures) + [""]
 
-    # What limits the gain: the deterministic model's failures among the headline puzzles (measure() above
-    # kept them beside the headline cells), searched wider.
+    # What limits the gain: the deterministic model's failures among the headline puzzles (the run the headline
+    # sweep stores), searched wider.
     test = ck.test_set().head(args.limit)
-    failed = np.flatnonzero(~baseline(ck, test, headline_cfg.dtype, args.progress / args.ckpt.stem)[0])
+    det = stored_baseline(ck, test, N, headline_cfg, args.progress / args.ckpt.stem).records
+    failed = np.flatnonzero(~det.correct.to_numpy())
     lines += limits(ck, test, failed, best_sigma(width, K), SearchConfig(K=args.wide_K, D=N),
                     args.out / "failures", "deterministic failures")
     atomic_write_text(args.out / "findings.md", "\n".join(lines) + "\n")
@@ -269,7 +272,8 @@ def checkpoint_of(manifest: dict):
 def curve(args):
     """Finding (c) from finished runs at several sigmas, each read on the first --limit puzzles with its first
     --K rollouts (the same rollouts a search with those settings makes): a sweep's cells and the heads of wider
-    runs (e.g. the adaptive headline run) together. No new rollouts but the deterministic baseline."""
+    runs (e.g. the adaptive headline run) together. No new rollouts but the deterministic baseline (stored in
+    OUT/deterministic/, run there once)."""
     runs = [head(load_run(folder), args.limit, args.K) for folder in args.runs]
     by_sigma = {run.manifest["search"]["sigma"]: run for run in runs}
     settings = {(run.manifest["checkpoint"]["sha256"], run.manifest["data"]["source"],
@@ -282,7 +286,7 @@ def curve(args):
                          f"K), at distinct sigmas; got {len(settings)} settings, sigmas {list(by_sigma)}")
     ck, test = checkpoint_of(runs[0].manifest)
     lines, _ = sigma_curve(ck, by_sigma, test.head(args.limit), args.K, args.out / "figures",
-                           rule_text(runs[0].manifest["search"]))
+                           rule_text(runs[0].manifest["search"]), args.out)
     lines = [f"# The sigma curve read from {', '.join(map(str, args.runs))}", "",
              f"Checkpoint {runs[0].manifest['checkpoint']['path']}.", ""] + lines
     atomic_write_text(args.out / "sigma.md", "\n".join(lines) + "\n")

@@ -5,7 +5,8 @@
 
 For each type and each set (heldout/<type>.csv: generated puzzles no training example came from; golden/<type>.csv:
 the benchmark's own puzzles that fit the frame), one resumable sweep cell (ptrm.sweep) at the paper's K=100,
-D=48, sigma 0.2 on the first --limit puzzles, and the deterministic model at D=16 and D=48 on the same puzzles.
+D=48, sigma 0.2 on the first --limit puzzles, and the deterministic model at D=16 and D=48 on the same puzzles
+(both read from the one deterministic run the sweep stores).
 Rows: deterministic D=16 / D=48, best-Q@K, verified@K (the highest-Q rollout the type's rules accept), mode@K,
 pass@K, the share of the deterministic (D=48) error best-Q closes, and cost; "all" pools the types' puzzles.
 The sigma curve: best-Q, verified and pass at k = --curve-K on the first --curve-limit held-out puzzles per

@@ -48,6 +48,13 @@ class BackendSpec:
     gpus_per_worker: float = 1.0
     ray_address: str | None = None
 
+    def validate(self) -> "BackendSpec":
+        if self.workers < 1:
+            raise PtrmError(f"--workers must be >= 1, got {self.workers}")
+        if not self.gpus_per_worker >= 0:  # also rejects NaN
+            raise PtrmError(f"--gpus-per-worker must be >= 0, got {self.gpus_per_worker}")
+        return self
+
 
 class Backend:
     """The interface: `map` yields the records of each work item (in any order; records do not depend on it),
@@ -91,11 +98,9 @@ def make_backend(ckpt, spec: BackendSpec = BackendSpec()) -> Backend:
     Every actor loads the checkpoint from its path the way this side did (`ckpt.load_kwargs`, e.g. the
     arch= an official file needed).
     """
-    if spec.workers < 1:
-        raise PtrmError(f"--workers must be >= 1, got {spec.workers}")
-    if spec.workers == 1 and spec.ray_address is None:
+    if spec.validate().workers == 1 and spec.ray_address is None:
         return LocalBackend(ckpt.model)
-    return RayBackend(ckpt, spec.workers, spec.gpus_per_worker, address=spec.ray_address)
+    return RayBackend(ckpt, spec)
 
 
 class Worker:
@@ -125,22 +130,19 @@ class Worker:
 
 
 class RayBackend(Backend):
-    """A pool of `workers` Ray actors. Items stream back as they finish (ray.wait), so the progress bar
+    """A pool of `spec.workers` Ray actors. Items stream back as they finish (ray.wait), so the progress bar
     moves; at most two items per actor are in flight (one running, one queued), so memory stays flat.
 
-    With `address` ("auto" or HOST:PORT) it joins that cluster, else it starts a local one; if this
+    With `spec.ray_address` ("auto" or HOST:PORT) it joins that cluster, else it starts a local one; if this
     process already runs a Ray session (a test, a notebook) it uses that and leaves it running.
     """
 
-    def __init__(self, ckpt, workers: int = 2, gpus_per_worker: float = 1.0, cpus_per_worker: int | None = None,
-                 address: str | None = None, max_restarts: int = 3,
-                 max_task_retries: int = 3, start_timeout: float = 300.0):
+    def __init__(self, ckpt, spec: BackendSpec = BackendSpec(workers=2), cpus_per_worker: int | None = None,
+                 max_restarts: int = 3, max_task_retries: int = 3, start_timeout: float = 300.0):
         import ray
 
-        if workers < 1:
-            raise PtrmError(f"--workers must be >= 1, got {workers}")
-        if not gpus_per_worker >= 0:
-            raise PtrmError(f"--gpus-per-worker must be >= 0, got {gpus_per_worker}")
+        spec.validate()
+        workers, address = spec.workers, spec.ray_address
         if address is not None:
             check_ray_address(address)
         self.owns_ray = not ray.is_initialized()
@@ -152,7 +154,7 @@ class RayBackend(Backend):
                 raise PtrmError(f"Ray could not start or join a cluster ({first})") from None
         self.actors = []
         try:  # a half-started pool must not leave actors (or a Ray session we started) behind
-            self.cpus, self.gpus = actor_resources(workers, gpus_per_worker, cpus_per_worker)
+            self.cpus, self.gpus = actor_resources(workers, spec.gpus_per_worker, cpus_per_worker)
             actor = ray.remote(Worker).options(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=max_restarts,
                                                max_task_retries=max_task_retries)
             self.actors = [actor.remote(ckpt.path, ckpt.sha256, ckpt.load_kwargs, self.cpus)

@@ -38,7 +38,7 @@ def _onednn_capped() -> bool:
     return cap not in ("ALL", "DEFAULT") and not cap.startswith(("AVX512_CORE_BF16", "AVX512_CORE_AMX", "AVX10"))
 
 
-@functools.cache  # run_work_item resolves the dtype per work item: read /proc/cpuinfo once per process
+@functools.cache  # every ExecutionPlan and `ptrm` command asks: read /proc/cpuinfo once per process
 def cpu() -> CPU:
     model, flags, info = platform.processor() or platform.machine(), set(), {}
     try:

@@ -3,8 +3,8 @@
 search.py computes rollouts; this module runs them all (through ptrm.backends), times them, records what
 is needed to reproduce and cost the run (the manifest), and adds the deterministic TRM the tables compare
 against (itself a run of the same engine: `deterministic_run`). How the work executes (device, dtype, chunk
-size) is resolved once here, into the ExecutionPlan the backend hands to every work item. `solve` is the small
-in-process path for puzzles without labels.
+size) is resolved once here, into the ExecutionPlan the backend hands to every work item. `best_q_answers` is
+the small in-process path for puzzles without labels.
 """
 import platform
 import sys
@@ -176,7 +176,7 @@ def versions() -> dict:
             "pandas": pd.__version__, "python": platform.python_version()}
 
 
-def solve(model: TRM, pset: PuzzleSet, cfg: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
+def best_q_answers(model: TRM, pset: PuzzleSet, cfg: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
     """Best-Q answer per puzzle: K rollouts each, keep the one with the highest final q_halt (ties: lowest k).
 
     Returns (answers [N, S] token ids, q_halt [N]); works for puzzles whose labels are unknown.

@@ -57,7 +57,7 @@ def test_search_on_two_ray_workers_writes_exactly_the_local_records(ray_session,
 
 def test_an_actor_killed_mid_run_is_restarted_and_the_records_do_not_change(ray_session, ck, puzzles,
                                                                             local_records):
-    with RayBackend(ck, workers=2) as pool:
+    with RayBackend(ck, BackendSpec(workers=2)) as pool:
         victim = pool.actors[0]
         pid = ray.get(victim.info.remote())["pid"]
         items = work_items(len(puzzles), CFG.K, CFG.chunk_size)
@@ -74,7 +74,7 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_records_do_not_change(ray_
 def test_ray_workers_give_the_local_records_with_stopping_rules_on(ray_session, ck, puzzles):
     cfg = replace(CFG, D=4, halt_q=-3.0, stop_q=-1.0)  # rollouts leave their item's batch at different steps
     local = run_search(ck, puzzles, cfg, progress=False, deterministic=False).records
-    with RayBackend(ck, workers=2) as pool:
+    with RayBackend(ck, BackendSpec(workers=2)) as pool:
         remote = run_search(ck, puzzles, cfg, backend=pool, progress=False, deterministic=False).records
     pd.testing.assert_frame_equal(remote, local, check_exact=True)
     assert local.steps.nunique() > 1

@@ -17,6 +17,7 @@ from cli.main import main
 from ptrm.checkpoint import save_checkpoint
 from ptrm.puzzles import IGNORE_LABEL
 from ptrm.model import TRM
+from ptrm.store import load_run
 
 from conftest import tiny_config
 
@@ -55,8 +56,11 @@ def test_evidence_selects_a_checkpoint_and_writes_every_finding(tiny_ckpt, tmp_p
     rows = pd.read_csv(out / "headline.csv")
     assert list(rows.sigma) == [0.1, 0.3] and (rows["pass"] >= rows["best-Q"]).all() and (rows.n == 6).all()
     assert rows["zL RMS"].between(0.99, 1.01).all()  # post-norm states: absolute sigma is relative sigma
-    kept = json.loads((tmp_path / "progress" / tiny_ckpt.stem / "deterministic.json").read_text())
-    assert len(kept["solved"]) == 6 and rows.deterministic.iloc[0] == 100 * sum(kept["solved"]) / 6  # for re-runs
+    # the sweep's deterministic run, stored once beside the cells and read by the rows (and by re-runs)
+    kept = load_run(tmp_path / "progress" / tiny_ckpt.stem / "deterministic" / "D=4").records
+    assert len(kept) == 6 and rows.deterministic.iloc[0] == 100 * kept.correct.sum() / 6
+    zL_rms = json.loads((tmp_path / "progress" / tiny_ckpt.stem / "zL_rms.json").read_text())["zL_rms"]
+    assert zL_rms == rows["zL RMS"].iloc[0]
     for figure in ("sigma_curve", "depth_vs_width", "width_sigma=0.3", "q_tracking_sigma=0.1"):
         assert (out / "figures" / f"{figure}.png").stat().st_size > 0, figure
 

@@ -8,7 +8,8 @@ import torch
 from click.testing import CliRunner
 
 from cli.main import main
-from ptrm import noise
+from ptrm import hardware, noise
+from ptrm.backends import LocalBackend
 from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
 from ptrm.evaluate import StepOutputs, evaluate
@@ -112,6 +113,25 @@ def test_seed_changes_the_noise(tiny_ckpt, puzzles):
     a = search(tiny_ckpt, puzzles, K=3, sigma=0.5, seed=0).records
     b = search(tiny_ckpt, puzzles, K=3, sigma=0.5, seed=1).records
     assert not np.array_equal(a.q_halt.values, b.q_halt.values)
+
+
+def test_the_execution_plan_is_resolved_once_per_run_and_handed_to_every_work_item(tiny_ckpt, puzzles, monkeypatch):
+    calls, real = [], hardware.resolve_dtype
+    monkeypatch.setattr(hardware, "resolve_dtype", lambda *a: calls.append(a) or real(*a))
+    plans = []
+
+    class Spy(LocalBackend):
+        def map(self, pset, items, cfg, plan):
+            plans.append(plan)
+            yield from super().map(pset, items, cfg, plan)
+
+    ck = load_checkpoint(tiny_ckpt)
+    run = run_search(ck, puzzles, SearchConfig(K=4, sigma=0.3, D=2, chunk_size=4), backend=Spy(ck.model),
+                     progress=False, deterministic=False)
+    assert len(calls) == 1  # 12 work items, one resolution, at the runner
+    assert len(plans) == 1 and plans[0].chunk_size == run.manifest["search"]["chunk_size"] == 4
+    m = run.manifest["search"]
+    assert (plans[0].dtype_name, plans[0].dtype_reason) == (m["dtype"], m["dtype_reason"])
 
 
 def test_the_deterministic_eval_is_the_search_with_sigma_zero_and_one_rollout(tiny_ckpt, puzzles):
