@@ -33,15 +33,6 @@ data_options = stack([
 task_options = stack([option.option for task in tasks.REGISTRY.values() for option in task.options])
 
 
-<<<<<<< HEAD
-ray_options = stack([
-    click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
-                 help="Ray actors; 1 runs in this process, without Ray."),
-    click.option("--gpus-per-worker", default=1.0, show_default=True, type=float,
-                 help="GPUs per Ray actor (fractions share a GPU); ignored on a cluster without GPUs."),
-    click.option("--ray-address", help="Join a running Ray cluster: 'auto' or HOST:PORT (default: start one)."),
-])
-=======
 def backend_options(f):
     """--workers, --gpus-per-worker and --ray-address; the command receives them as one validated BackendSpec,
     `backend_spec` (ptrm.backends: where the work items run)."""
@@ -55,7 +46,6 @@ def backend_options(f):
                      help="GPUs per Ray actor (fractions share a GPU); ignored on a cluster without GPUs."),
         click.option("--ray-address", help="Join a running Ray cluster: 'auto' or HOST:PORT (default: start one)."),
     ])(command)
->>>>>>> i32s3
 
 # SearchConfig field -> its command-line flags and help. Defaults and types come from the dataclass.
 _SEARCH_FLAGS = {

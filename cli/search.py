@@ -7,15 +7,10 @@ import numpy as np
 from .common import (backend_options, checkpoint_options, data_options, open_checkpoint, open_puzzles, search_options,
                         task_options)
 from ptrm import report, tasks
-<<<<<<< HEAD
-from ptrm.backends import BackendSpec, make_backend
+from ptrm.backends import make_backend
 from ptrm.errors import PtrmError
 from ptrm.runfolder import PARTS, claim, unique_name
-from ptrm.runner import run_search, solve
-=======
-from ptrm.backends import make_backend
 from ptrm.runner import best_q_answers, run_search
->>>>>>> i32s3
 from ptrm.store import save_run
 
 
@@ -26,15 +21,14 @@ from ptrm.store import save_run
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
               help="Skip the first N puzzles (with --limit: search a window; records keep full-set puzzle indices).")
 @search_options()
-<<<<<<< HEAD
-@ray_options
+@backend_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder (default: runs/search-<time>-<random>); one that holds another run is refused.")
 @click.option("--resume", is_flag=True, help="Continue the unfinished run in --out from its finished work items.")
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out (the old one stays until the new one is complete).")
 @click.option("--usd-per-hour", default=2.50, show_default=True, type=float, help="Price of this machine per hour (cost model).")
-def command(ckpt, arch, task, device, data, limit, offset, search_cfg, workers, gpus_per_worker, ray_address, out,
-            resume, overwrite, usd_per_hour, **task_values):
+def command(ckpt, arch, task, device, data, limit, offset, search_cfg, backend_spec, out, resume,
+            overwrite, usd_per_hour, **task_values):
     """Noisy K-rollout search; prints the deterministic model and every selection rule at K (per dataset row),
     then the task's own tables (ARC: pass@1/pass@2 per task of the official vote and of PTRM's rankings)."""
     cfg = search_cfg
@@ -46,24 +40,9 @@ def command(ckpt, arch, task, device, data, limit, offset, search_cfg, workers, 
     with claim(out, resume=resume, overwrite=overwrite):
         ck = open_checkpoint(ckpt, arch, task, device)
         pset = open_puzzles(ck, data, None, task, **task_values)  # the whole set: records index puzzles in it (see run_search)
-        with make_backend(ck, BackendSpec(workers, gpus_per_worker, ray_address)) as backend:
+        with make_backend(ck, backend_spec) as backend:
             run = run_search(ck, pset, cfg, backend=backend, offset=offset, limit=limit, parts=out / PARTS)
         save_run(run, out)
-=======
-@backend_options
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder (default: runs/search-<time>).")
-@click.option("--usd-per-hour", default=2.50, show_default=True, type=float, help="Price of this machine per hour (cost model).")
-def command(ckpt, arch, task, device, data, limit, offset, search_cfg, backend_spec, out, usd_per_hour, **task_values):
-    """Noisy K-rollout search; prints the deterministic model and every selection rule at K (per dataset row),
-    then the task's own tables (ARC: pass@1/pass@2 per task of the official vote and of PTRM's rankings)."""
-    cfg = search_cfg
-    ck = open_checkpoint(ckpt, arch, task, device)
-    pset = open_puzzles(ck, data, None, task, **task_values)  # the whole set: records index puzzles in it (see run_search)
-    out = out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")
-    with make_backend(ck, backend_spec) as backend:
-        run = run_search(ck, pset, cfg, backend=backend, offset=offset, limit=limit)
-    save_run(run, out)
->>>>>>> i32s3
     m = run.manifest
     click.echo(f"\n{m['data']['n_puzzles']} puzzles (from #{offset}) of {pset.source}; K={cfg.K}, "
                f"D={m['search']['D']}, sigma={cfg.sigma} ({cfg.sigma_scale}), noise on {cfg.noise_on}, seed {cfg.seed}")
