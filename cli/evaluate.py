@@ -9,6 +9,7 @@ from .common import checkpoint_options, data_options, open_checkpoint, open_puzz
 from ptrm import tasks
 from ptrm.evaluate import evaluate
 from ptrm.io import atomic_write_npz
+from ptrm.runfolder import probe_file
 from ptrm.hardware import dtype_name, resolve_dtype
 from ptrm.search import DTYPES
 
@@ -26,6 +27,8 @@ from ptrm.search import DTYPES
 @click.option("--save-logits", is_flag=True, help="Include logits (D,N,S,V) in --save-outputs.")
 def command(ckpt, data, limit, steps, dtype, batch_size, save_outputs, save_logits, arch, task, device, **task_values):
     """Deterministic accuracy, per-step accuracy and the Q head's AUROC."""
+    if save_outputs:
+        probe_file(save_outputs)  # before the work, not after it
     ck = open_checkpoint(ckpt, arch, task, device)
     pset = open_puzzles(ck, data, limit, task, **task_values)
     dt, why = resolve_dtype(dtype, ck.model.device)

@@ -64,14 +64,35 @@ def lock(out):
     """Hold OUT/.lock for the duration; a second writer is refused naming the holder's pid.
 
     The folder is created here (the probe for writing); if this call created it and the body fails before
-    any work is kept, it is removed again, so a refused or failed command leaves nothing behind. The lock file
-    is removed on release; a writer that locked a file just removed sees it is no longer OUT/.lock and retries.
+    any work is kept, it is removed again. The lock file is removed on release; a writer that locked a file
+    just removed sees it is no longer OUT/.lock and retries.
     """
     out = Path(out)
     tidy(out)
-    created = not out.exists()
-    probe_writable(out)
-    path = out / LOCK
+    with output_folder(out, empty=lambda folder: not holds_work(folder)):
+        with _held(out / LOCK):
+            yield out
+
+
+@contextmanager
+def output_folder(folder, empty=lambda folder: not any(folder.iterdir())):
+    """Create `folder` and probe it for writing before any work; if this call created it and the body fails
+    leaving it `empty`, remove it again, so a refused or failed command leaves nothing behind."""
+    folder = Path(folder)
+    created = not folder.exists()
+    probe_writable(folder)
+    try:
+        yield folder
+    except BaseException:
+        if created and folder.is_dir() and empty(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def _held(path: Path):
+    """An fcntl lock on `path`, its holder's pid inside; refused (naming that pid) when another process holds it."""
+    out = path.parent
     while True:
         handle = open(path, "a+")
         try:
@@ -89,14 +110,9 @@ def lock(out):
         handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()
-        try:
-            yield out
-        except BaseException:
-            if created and out.is_dir() and not holds_work(out):
-                shutil.rmtree(out, ignore_errors=True)
-            raise
+        yield
     finally:
-        (out / LOCK).unlink(missing_ok=True)  # still held: whoever opened it meanwhile retries
+        path.unlink(missing_ok=True)  # still held: whoever opened it meanwhile retries
         handle.close()  # closing releases the lock
 
 

@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from cli.main import main
 from ptrm.errors import PtrmError
+from ptrm.puzzles import write_official
 from ptrm.runfolder import beside, lock, unique_name
 from ptrm.store import load_run, sha256
+from ptrm.tasks.sudoku.sets import generate_sudoku_set
 
 from conftest import subprocess_env
 
@@ -194,3 +197,45 @@ def test_two_searches_racing_for_one_folder_one_is_refused_and_the_other_run_is_
         one_line_error(second, f"{out}: another process (pid {first.pid}) is writing this run")
     assert first.wait() == 0, first.communicate()
     pd.testing.assert_frame_equal(load_run(out).records, uninterrupted(tiny_ckpt, tmp_path / "whole"))
+
+
+# ----------------------------------------------------------------------------- training runs
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A finished two-step training run: its config file and its out folder."""
+    root = tmp_path_factory.mktemp("train")
+    write_official(generate_sudoku_set(16, seed=(7, 0)), root / "data", "train")
+    write_official(generate_sudoku_set(4, seed=(7, 1)), root / "data", "test")
+    cfg = {"train_data": str(root / "data"), "test_data": str(root / "data"), "out": str(root / "out"),
+           "model": {"hidden_size": 32, "puzzle_emb_ndim": 32, "L_layers": 1, "H_cycles": 1, "L_cycles": 1,
+                     "halt_max_steps": 2},
+           "batch_size": 8, "lr": 1e-3, "max_steps": 2, "eval_every": 100, "eval_limit": 4, "test_limit": 4}
+    (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    res = CliRunner().invoke(main, ["train", str(root / "cfg.yaml")])
+    assert res.exit_code == 0, res.output
+    return root / "cfg.yaml", root / "out"
+
+
+def test_a_training_run_into_a_finished_one_is_refused(trained):
+    cfg, out = trained
+    before = sha256(out / "model.pt"), sha256(out / "resume.pt")
+    res = CliRunner().invoke(main, ["train", str(cfg), "max_steps=3"])
+    one_line_error(res, f"{out}: holds a training run (model.pt, resume.pt); --resume continues it")
+    assert (sha256(out / "model.pt"), sha256(out / "resume.pt")) == before
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.hidden_size=64", "is a run with model.hidden_size 32, this config says 64"),
+    ("lr=0.01", "is a run with lr 0.001, this config says 0.01"),
+    ("betas=[0.9,0.99]", "is a run with betas [0.9, 0.95], this config says [0.9, 0.99]"),
+])
+def test_a_resume_with_another_architecture_or_optimiser_is_refused_naming_the_field(trained, override, message):
+    cfg, out = trained
+    res = CliRunner().invoke(main, ["train", str(cfg), override, "--resume"])
+    one_line_error(res, f"--resume: {out / 'resume.pt'} {message}")
+
+
+def test_an_empty_train_config_names_the_missing_key(tmp_path):
+    (tmp_path / "empty.yaml").write_text("")
+    one_line_error(CliRunner().invoke(main, ["train", str(tmp_path / "empty.yaml")]), "train_data is not set")
