@@ -39,6 +39,7 @@ def unique_name(parent, prefix: str) -> Path:
 def probe_writable(folder) -> Path:
     """Create `folder` (and its parents) and write a byte in it, or refuse in one line: before any work."""
     folder = Path(folder)
+    first_new = next((p for p in reversed([folder, *folder.parents]) if not p.exists()), None)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder, prefix=".probe-") as f:
@@ -46,6 +47,8 @@ def probe_writable(folder) -> Path:
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
+        if first_new is not None and first_new.is_dir():  # made here: not left behind
+            shutil.rmtree(first_new, ignore_errors=True)
         raise PtrmError(f"{folder}: cannot write here ({e.strerror or e})") from None
     return folder
 

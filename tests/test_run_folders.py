@@ -239,3 +239,68 @@ def test_a_resume_with_another_architecture_or_optimiser_is_refused_naming_the_f
 def test_an_empty_train_config_names_the_missing_key(tmp_path):
     (tmp_path / "empty.yaml").write_text("")
     one_line_error(CliRunner().invoke(main, ["train", str(tmp_path / "empty.yaml")]), "train_data is not set")
+
+
+# ----------------------------------------------------------------------------- checked before the work
+
+def commands(ckpt, run, bad, train_cfg):
+    """Each command that writes, its output at `bad` (a path that cannot be written)."""
+    return {
+        "search": ["search", "--ckpt", ckpt, *SMALL, "--out", bad],
+        "eval --save-outputs": ["eval", "--ckpt", ckpt, "--limit", "2", "--save-outputs", f"{bad}/o.npz"],
+        "sweep": ["sweep", "--ckpt", ckpt, "--sigmas", "0", "--samples", "2", "--limit", "2", "--out", bad],
+        "plot": ["plot", run, "--out", bad],
+        "plot basin": ["plot", "basin", "--ckpt", ckpt, "--samples", "2", "--steps", "1", "--limit", "2", "--out", bad],
+        "train": ["train", train_cfg, f"out={bad}"],
+        "data": ["data", "sudoku", "--out", bad, "--train", "2", "--test", "1"],
+        "convert": ["convert", ckpt, f"{bad}/tiny.safetensors"],
+    }
+
+
+@pytest.mark.parametrize("name", ["search", "eval --save-outputs", "sweep", "plot", "plot basin", "train", "data",
+                                  "convert"])
+@pytest.mark.parametrize("fault", ["under a file", "read-only"])
+def test_an_unwritable_output_is_refused_before_any_work(name, fault, tiny_ckpt, finished, trained, tmp_path,
+                                                         monkeypatch):
+    (tmp_path / "file").write_text("a file, not a folder")
+    bad = tmp_path / "file" / "x" if fault == "under a file" else tmp_path / "ro"
+    if fault == "read-only":  # tests run as root, whom chmod does not stop: the file system's answer, faked
+        def refuse(*args, dir=None, **kwargs):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        monkeypatch.setattr("ptrm.runfolder.tempfile.TemporaryFile", refuse)
+    work = []
+    for target in ("cli.search.run_search", "ptrm.sweep.run_search", "cli.evaluate.evaluate", "cli.convert.convert",
+                   "ptrm.tasks.sudoku.command.write_official", "cli.train.Trainer", "ptrm.plots.plot_folder",
+                   "ptrm.basin.basin_states"):  # the work each command does: never reached
+        monkeypatch.setattr(target, lambda *a, **k: work.append(1))
+    args = [str(a) for a in commands(tiny_ckpt, finished, bad, trained[0])[name]]
+    res = CliRunner().invoke(main, args)
+    line = one_line_error(res, "cannot write here")
+    assert ("Not a directory" if fault == "under a file" else "Read-only file system") in line
+    assert not work and not (tmp_path / "ro").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", str(2**64)], "Invalid value for '--seed'"),
+    (["--seed", "-1"], "Invalid value for '--seed'"),
+    (["--usd-per-hour", "-5"], "--usd-per-hour must be >= 0, got -5.0"),
+    (["--usd-per-hour", "nan"], "--usd-per-hour must be >= 0, got nan"),
+    (["--workers", "0"], "Invalid value for '--workers'"),
+    (["--arch", "H_cycles=3"], "--arch H_cycles=3: {ckpt} is a ptrm checkpoint, which records its architecture "
+                               "(H_cycles=2); --arch is for official checkpoints"),
+])
+def test_options_are_refused_up_front_and_leave_nothing(tiny_ckpt, tmp_path, args, message):
+    out = tmp_path / "run"
+    res = search(tiny_ckpt, out, *args)
+    assert res.exit_code == 2 and message.format(ckpt=tiny_ckpt) in res.output and "Traceback" not in res.output
+    assert not out.exists()
+
+
+def test_a_sweep_with_no_workers_and_a_dataset_of_no_types_leave_nothing(tiny_ckpt, tmp_path):
+    out = tmp_path / "sweep"
+    res = CliRunner().invoke(main, ["sweep", "--ckpt", str(tiny_ckpt), "--sigmas", "0", "--workers", "0",
+                                    "--out", str(out)])
+    assert res.exit_code == 2 and not out.exists()
+    res = CliRunner().invoke(main, ["data", "ppbench", "--out", str(out), "--types", ""])
+    one_line_error(res, "--types: no type given")
+    assert not out.exists()
