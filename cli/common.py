@@ -5,10 +5,11 @@ import functools
 import click
 from click.core import ParameterSource
 
-from ptrm import tasks
+from ptrm import budget, tasks
 from ptrm.checkpoint import load_checkpoint, parse_arch_overrides
 from ptrm.checkpoint.native import FORMAT as NATIVE_FORMAT
 from ptrm.errors import PtrmError
+from ptrm.evaluate import check_compatible
 from ptrm.data import load_puzzles
 from ptrm.presets import PRESETS, preset
 from ptrm.tasks.command_options import stack
@@ -102,6 +103,24 @@ def search_options(*names, **defaults):
                                           "--give-up-q -3. Options given explicitly win.")
         return stack([preset_option] + [_search_option(n, defaults.get(n, field_defaults[n])) for n in names])(command)
     return decorate
+
+
+budget_options = stack([
+    click.option("--budget-hours", default=budget.DEFAULT_HOURS, show_default=True, type=float,
+                 help="Refuse a search estimated (one timed step, before the work) to take longer than this."),
+    click.option("--budget-gib", type=float, help="Refuse a search whose records would need more memory than "
+                                                  "this (default: this machine's memory)."),
+    click.option("--yes", is_flag=True, help="Run a search over the budget anyway."),
+])
+
+
+def check_budget(ck, pset, cfg, n_puzzles, depths=None, workers=1, budget_hours=None, budget_gib=None, yes=False):
+    """Estimate the search's time and memory (ptrm.budget) and refuse it over budget unless --yes."""
+    check_compatible(ck.model, pset)  # the timed step must be one the model can read
+    est = budget.estimate(ck.model, pset, cfg, n_puzzles, depths, workers)
+    if not yes:
+        budget.check(est, budget_hours, budget_gib)
+    return est
 
 
 def open_checkpoint(ckpt, arch, task, device=None):

@@ -4,8 +4,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .common import (checkpoint_options, data_options, open_checkpoint, open_puzzles, ray_options, search_options,
-                        task_options)
+from .common import (budget_options, check_budget, checkpoint_options, data_options, open_checkpoint, open_puzzles,
+                     ray_options, search_options, task_options)
 from ptrm import report, tasks
 from ptrm.backends import BackendSpec, make_backend
 from ptrm.errors import PtrmError
@@ -27,8 +27,9 @@ from ptrm.store import save_run
 @click.option("--resume", is_flag=True, help="Continue the unfinished run in --out from its finished work items.")
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out (the old one stays until the new one is complete).")
 @click.option("--usd-per-hour", default=2.50, show_default=True, type=float, help="Price of this machine per hour (cost model).")
+@budget_options
 def command(ckpt, arch, task, device, data, limit, offset, search_cfg, workers, gpus_per_worker, ray_address, out,
-            resume, overwrite, usd_per_hour, **task_values):
+            resume, overwrite, usd_per_hour, budget_hours, budget_gib, yes, **task_values):
     """Noisy K-rollout search; prints the deterministic model and every selection rule at K (per dataset row),
     then the task's own tables (ARC: pass@1/pass@2 per task of the official vote and of PTRM's rankings)."""
     cfg = search_cfg
@@ -40,6 +41,9 @@ def command(ckpt, arch, task, device, data, limit, offset, search_cfg, workers, 
     with claim(out, resume=resume, overwrite=overwrite):
         ck = open_checkpoint(ckpt, arch, task, device)
         pset = open_puzzles(ck, data, None, task, **task_values)  # the whole set: records index puzzles in it (see run_search)
+        n = min(len(pset), offset + (limit or len(pset))) - offset  # run_search refuses an offset past the end
+        if n > 0:
+            check_budget(ck, pset, cfg, n, workers=workers, budget_hours=budget_hours, budget_gib=budget_gib, yes=yes)
         with make_backend(ck, BackendSpec(workers, gpus_per_worker, ray_address)) as backend:
             run = run_search(ck, pset, cfg, backend=backend, offset=offset, limit=limit, parts=out / PARTS)
         save_run(run, out)

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import click
 
-from .common import checkpoint_options, data_options, open_checkpoint, open_puzzles, ray_options, search_options
+from .common import (budget_options, check_budget, checkpoint_options, data_options, open_checkpoint, open_puzzles,
+                     ray_options, search_options)
 from ptrm.backends import BackendSpec
 from ptrm.errors import PtrmError
 from ptrm.sweep import SWEEP_FILE, run_sweep
@@ -28,8 +29,9 @@ def parse_list(text: str, kind, option: str) -> list:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Sweep folder (default: runs/sweep-<checkpoint name>).")
 @click.option("--resume", is_flag=True, help="Insist that --out already holds this sweep (re-running resumes anyway).")
+@budget_options
 def command(ckpt, arch, task, device, data, limit, sigmas, steps, search_cfg, workers, gpus_per_worker, ray_address, out,
-            resume):
+            resume, budget_hours, budget_gib, yes):
     """Search every (sigma, D) cell not finished yet, then write summary.csv and summary.md."""
     sigmas = parse_list(sigmas, float, "--sigmas")
     steps = parse_list(steps, int, "--steps") if steps is not None else None
@@ -38,6 +40,9 @@ def command(ckpt, arch, task, device, data, limit, sigmas, steps, search_cfg, wo
         raise PtrmError(f"--resume: {out} holds no sweep to resume")
     ck = open_checkpoint(ckpt, arch, task, device)
     pset = open_puzzles(ck, data, limit, task)
+    depths = [d for _ in sigmas for d in (steps or [ck.cfg.halt_max_steps])]  # every cell, finished ones too
+    if depths:
+        check_budget(ck, pset, search_cfg, len(pset), depths, workers, budget_hours, budget_gib, yes)
     run_sweep(ck, pset, sigmas, steps, search_cfg, out, BackendSpec(workers, gpus_per_worker, ray_address), log=click.echo)
     click.echo(f"\n{len(pset)} puzzles from {pset.source}; K={search_cfg.K}, seed {search_cfg.seed}, "
                f"noise on {search_cfg.noise_on}")

@@ -304,3 +304,14 @@ def test_a_sweep_with_no_workers_and_a_dataset_of_no_types_leave_nothing(tiny_ck
     res = CliRunner().invoke(main, ["data", "ppbench", "--out", str(out), "--types", ""])
     one_line_error(res, "--types: no type given")
     assert not out.exists()
+
+
+def test_a_search_over_its_budget_is_refused_with_the_estimate_unless_yes(tiny_ckpt, tmp_path):
+    out = tmp_path / "run"
+    res = search(tiny_ckpt, out, "--samples", "100000000")  # --limit 3: 300 million rollouts
+    line = one_line_error(res, "300,000,000 rollouts, 300,000,000 rollout steps: about", "GiB of records on this "
+                               "machine, over the budget of", "--yes to run it anyway")
+    assert not out.exists()
+    line = one_line_error(search(tiny_ckpt, out, "--budget-hours", "1e-9"), "over the budget of 1e-09 h;")
+    assert "GiB;" not in line
+    assert search(tiny_ckpt, out, "--budget-hours", "1e-9", "--yes").exit_code == 0
