@@ -105,6 +105,8 @@ def search_options(*names, **defaults):
     return decorate
 
 
+quiet_option = click.option("--quiet", is_flag=True, help="No progress (in a log, progress is one line per work item).")
+
 budget_options = stack([
     click.option("--budget-hours", default=budget.DEFAULT_HOURS, show_default=True, type=float,
                  help="Refuse a search estimated (one timed step, before the work) to take longer than this."),

@@ -5,7 +5,7 @@ import click
 import numpy as np
 
 from .common import (budget_options, check_budget, checkpoint_options, data_options, open_checkpoint, open_puzzles,
-                     ray_options, search_options, task_options)
+                     quiet_option, ray_options, search_options, task_options)
 from ptrm import report, tasks
 from ptrm.backends import BackendSpec, make_backend
 from ptrm.errors import PtrmError
@@ -28,8 +28,9 @@ from ptrm.store import save_run
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out (the old one stays until the new one is complete).")
 @click.option("--usd-per-hour", default=2.50, show_default=True, type=float, help="Price of this machine per hour (cost model).")
 @budget_options
+@quiet_option
 def command(ckpt, arch, task, device, data, limit, offset, search_cfg, workers, gpus_per_worker, ray_address, out,
-            resume, overwrite, usd_per_hour, budget_hours, budget_gib, yes, **task_values):
+            resume, overwrite, usd_per_hour, budget_hours, budget_gib, yes, quiet, **task_values):
     """Noisy K-rollout search; prints the deterministic model and every selection rule at K (per dataset row),
     then the task's own tables (ARC: pass@1/pass@2 per task of the official vote and of PTRM's rankings)."""
     cfg = search_cfg
@@ -45,7 +46,8 @@ def command(ckpt, arch, task, device, data, limit, offset, search_cfg, workers, 
         if n > 0:
             check_budget(ck, pset, cfg, n, workers=workers, budget_hours=budget_hours, budget_gib=budget_gib, yes=yes)
         with make_backend(ck, BackendSpec(workers, gpus_per_worker, ray_address)) as backend:
-            run = run_search(ck, pset, cfg, backend=backend, offset=offset, limit=limit, parts=out / PARTS)
+            run = run_search(ck, pset, cfg, backend=backend, progress=not quiet, offset=offset, limit=limit,
+                             parts=out / PARTS)
         save_run(run, out)
     m = run.manifest
     click.echo(f"\n{m['data']['n_puzzles']} puzzles (from #{offset}) of {pset.source}; K={cfg.K}, "

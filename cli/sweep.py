@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 
 from .common import (budget_options, check_budget, checkpoint_options, data_options, open_checkpoint, open_puzzles,
-                     ray_options, search_options)
+                     quiet_option, ray_options, search_options)
 from ptrm.backends import BackendSpec
 from ptrm.errors import PtrmError
 from ptrm.sweep import SWEEP_FILE, run_sweep
@@ -30,8 +30,9 @@ def parse_list(text: str, kind, option: str) -> list:
               help="Sweep folder (default: runs/sweep-<checkpoint name>).")
 @click.option("--resume", is_flag=True, help="Insist that --out already holds this sweep (re-running resumes anyway).")
 @budget_options
+@quiet_option
 def command(ckpt, arch, task, device, data, limit, sigmas, steps, search_cfg, workers, gpus_per_worker, ray_address, out,
-            resume, budget_hours, budget_gib, yes):
+            resume, budget_hours, budget_gib, yes, quiet):
     """Search every (sigma, D) cell not finished yet, then write summary.csv and summary.md."""
     sigmas = parse_list(sigmas, float, "--sigmas")
     steps = parse_list(steps, int, "--steps") if steps is not None else None
@@ -43,7 +44,8 @@ def command(ckpt, arch, task, device, data, limit, sigmas, steps, search_cfg, wo
     depths = [d for _ in sigmas for d in (steps or [ck.cfg.halt_max_steps])]  # every cell, finished ones too
     if depths:
         check_budget(ck, pset, search_cfg, len(pset), depths, workers, budget_hours, budget_gib, yes)
-    run_sweep(ck, pset, sigmas, steps, search_cfg, out, BackendSpec(workers, gpus_per_worker, ray_address), log=click.echo)
+    run_sweep(ck, pset, sigmas, steps, search_cfg, out, BackendSpec(workers, gpus_per_worker, ray_address),
+              progress=not quiet, log=click.echo)
     click.echo(f"\n{len(pset)} puzzles from {pset.source}; K={search_cfg.K}, seed {search_cfg.seed}, "
                f"noise on {search_cfg.noise_on}")
     click.echo((out / "summary.md").read_text().rstrip())

@@ -51,7 +51,9 @@ class BackendSpec:
 
 class Backend:
     """The interface: `map` yields the records of each work item (in any order; records do not depend on it),
-    `describe` says for the manifest where they ran, `close` releases what the backend holds."""
+    `describe` says for the manifest where they ran, `close` releases what the backend holds. An in-process
+    backend calls `on_step(rows)`, when set, after every supervision step (progress; Ray actors report per item)."""
+    on_step = None
 
     def map(self, pset, items, cfg):
         raise NotImplementedError
@@ -75,7 +77,7 @@ class LocalBackend(Backend):
 
     def map(self, pset, items, cfg):
         for item in items:
-            records = run_work_item(self.model, pset, item, cfg)
+            records = run_work_item(self.model, pset, item, cfg, on_step=self.on_step)
             release_memory()
             yield records
 

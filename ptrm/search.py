@@ -177,8 +177,9 @@ def answer_hash(preds: np.ndarray) -> np.ndarray:
 
 @torch.inference_mode()
 def run_work_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig,
-             return_states: bool = False) -> pd.DataFrame:
+             return_states: bool = False, on_step=None) -> pd.DataFrame:
     """Run one work item; returns its records (and, if asked, the final zH per rollout in `.attrs`).
+    `on_step(rows)`, if given, hears of every supervision step and how many rollouts it ran (progress).
 
     Every rollout runs D steps, or fewer where a stopping rule stops it; each step runs the network on the
     running rollouts only, and the state of every rollout (answer, q_halt, steps run) is kept here.
@@ -211,6 +212,8 @@ def run_work_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig
         if cfg.sigma > 0:
             zH, zL = add_noise(zH, zL, cfg, *rollouts, t)
         (zH, zL), logits, q = model.step((zH, zL), x)
+        if on_step:
+            on_step(len(running))
         if not (cfg.adaptive or cfg.per_step or t == D - 1):
             continue  # nothing reads this step's outputs: leave them on the device
         answer, q = logits.argmax(-1).cpu().numpy(), q.cpu().numpy()

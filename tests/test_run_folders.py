@@ -3,6 +3,7 @@ run only once the new one is whole, one writer holds a folder at a time, the man
 every reader checks it, and `--resume` continues a search cut short (even by kill -9) to the records of an
 uninterrupted run."""
 import errno
+import io
 import json
 import os
 import shutil
@@ -12,15 +13,21 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from cli.main import main
+from ptrm import rules
+from ptrm.backends import LocalBackend
+from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
+from ptrm.progress import SearchProgress
 from ptrm.puzzles import write_official
-from ptrm.runfolder import beside, lock, unique_name
+from ptrm.runfolder import lock, unique_name
+from ptrm.search import SearchConfig, work_items
 from ptrm.store import load_run, sha256
 from ptrm.tasks.sudoku.sets import generate_sudoku_set
 
@@ -315,3 +322,37 @@ def test_a_search_over_its_budget_is_refused_with_the_estimate_unless_yes(tiny_c
     line = one_line_error(search(tiny_ckpt, out, "--budget-hours", "1e-9"), "over the budget of 1e-09 h;")
     assert "GiB;" not in line
     assert search(tiny_ckpt, out, "--budget-hours", "1e-9", "--yes").exit_code == 0
+
+
+# ----------------------------------------------------------------------------- progress
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_moves_every_supervision_step_and_counts_puzzles_and_best_q(tiny_ckpt, puzzles):
+    ck = load_checkpoint(tiny_ckpt)
+    cfg = SearchConfig(K=4, sigma=0.3, D=3, dtype="float32")  # one work item of 12 puzzles x 4 rollouts
+    heard = []
+    backend = LocalBackend(ck.model)
+    with SearchProgress("search", 12, 4, 3, True, [], stream=Terminal()) as bar:
+        backend.on_step = lambda rows: (heard.append(rows), bar.step(rows))
+        for records in backend.map(puzzles, work_items(12, 4, 512), cfg):
+            assert bar.bar.n == 12 * 4 * 3  # before the item is in, its steps are counted
+            bar.item(records)
+    assert heard == [48, 48, 48]  # the bar moved three times within the one item
+    best = rules.per_puzzle_at_k(records, "best_q", 4)[0]
+    assert bar._summary() == f"puzzles 12/12, best-Q {100 * np.mean(best):.1f}%"
+    assert "puzzles 12/12" in bar.stream.getvalue() and "144/144" in bar.stream.getvalue()
+
+
+def test_a_log_gets_one_line_per_work_item_and_quiet_gets_none(tiny_ckpt, tmp_path):
+    args = ["search", "--ckpt", str(tiny_ckpt), *ITEMS, "--out"]
+    res = CliRunner().invoke(main, [*args, str(tmp_path / "a")])
+    lines = [line for line in res.stderr.splitlines() if line.startswith("search K=2")]
+    assert len(lines) == 6 and lines[0].startswith("search K=2 sigma=0.1: 17% of 12 rollout steps, puzzles 1/6, "
+                                                   "best-Q ")
+    assert "100% of 12 rollout steps, puzzles 6/6" in lines[-1]
+    res = CliRunner().invoke(main, [*args, str(tmp_path / "b"), "--quiet"])
+    assert res.exit_code == 0 and res.stderr == ""
