@@ -5,6 +5,7 @@ import click
 
 from .common import checkpoint_options, data_options, open_checkpoint, open_puzzles, search_options
 from ptrm import basin, plots
+from ptrm.errors import PtrmError
 from ptrm.runfolder import output_folder
 
 
@@ -38,7 +39,9 @@ def format_option(f):
 def folder_command(folder, fmt, out):
     """Every figure that applies: a run gives width scaling (and Q tracking with --per-step records); a
     sweep gives the sigma sweep and depth vs width."""
-    with output_folder(out or Path(folder) / "plots"):  # probed first; removed again if nothing is drawn
+    if not folder.is_dir():  # before its plots/ folder is made in it
+        raise PtrmError(f"{folder}: not a folder")
+    with output_folder(out or folder / "plots"):  # probed first; removed again if nothing is drawn
         for path in plots.plot_folder(folder, fmt, out):
             click.echo(path)
 

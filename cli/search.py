@@ -41,7 +41,8 @@ def command(ckpt, arch, task, device, data, limit, offset, search_cfg, workers, 
     out = out or unique_name("runs", "search")
     with claim(out, resume=resume, overwrite=overwrite):
         ck = open_checkpoint(ckpt, arch, task, device)
-        pset = open_puzzles(ck, data, None, task, **task_values)  # the whole set: records index puzzles in it (see run_search)
+        # the whole set: records index puzzles in it (see run_search)
+        pset = open_puzzles(ck, data, None, task, **task_values)
         n = min(len(pset), offset + (limit or len(pset))) - offset  # run_search refuses an offset past the end
         if n > 0:
             check_budget(ck, pset, cfg, n, workers=workers, budget_hours=budget_hours, budget_gib=budget_gib, yes=yes)

@@ -16,7 +16,8 @@ from tqdm import tqdm
 class SearchProgress:
     def __init__(self, desc: str, n_puzzles: int, K: int, D: int, labelled: bool, done: list, show: bool = True,
                  stream=None):
-        self.desc, self.n_puzzles, self.K, self.D, self.labelled = desc, n_puzzles, K, D, labelled  # K rollouts, D steps
+        self.desc, self.n_puzzles, self.labelled = desc, n_puzzles, labelled
+        self.K, self.D = K, D  # rollouts per puzzle, supervision steps
         self.stream = stream or sys.stderr
         self.lines = show and not self.stream.isatty()
         self.best = None  # per puzzle so far: its best rollout (q, -k, correct) and how many rollouts are in (n)

@@ -2,7 +2,7 @@
 
     OUT/.lock                 held (fcntl) by the process writing OUT for as long as it runs; holds its pid
     OUT/parts/                the finished work items of a run in progress (PartStore), with its settings
-    OUT/records.parquet, OUT/manifest.json    a finished run (ptrm.store; the manifest, written last, hashes the records)
+    OUT/records.parquet, OUT/manifest.json    a finished run (ptrm.store; the manifest, last, hashes the records)
     .OUT.new-<pid>/, .OUT.old-<pid>/          beside OUT only while a finished run is being replaced
 
 `claim` is how a command starts writing OUT: it creates the folder (so an unwritable path is refused before
@@ -39,7 +39,7 @@ def unique_name(parent, prefix: str) -> Path:
 def probe_writable(folder) -> Path:
     """Create `folder` (and its parents) and write a byte in it, or refuse in one line: before any work."""
     folder = Path(folder)
-    first_new = next((p for p in reversed([folder, *folder.parents]) if not p.exists()), None)
+    first_new = _first_missing(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder, prefix=".probe-") as f:
@@ -82,14 +82,19 @@ def output_folder(folder, empty=lambda folder: not any(folder.iterdir())):
     """Create `folder` and probe it for writing before any work; if this call created it and the body fails
     leaving it `empty`, remove it again, so a refused or failed command leaves nothing behind."""
     folder = Path(folder)
-    created = not folder.exists()
+    first_new = _first_missing(folder)
     probe_writable(folder)
     try:
         yield folder
     except BaseException:
-        if created and folder.is_dir() and empty(folder):
-            shutil.rmtree(folder, ignore_errors=True)
+        if first_new is not None and folder.is_dir() and empty(folder):
+            shutil.rmtree(first_new, ignore_errors=True)  # with the parents made for it
         raise
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost of `folder` and its parents that does not exist yet: what creating `folder` creates."""
+    return next((p for p in reversed([folder, *folder.parents]) if not p.exists()), None)
 
 
 @contextmanager

@@ -8,9 +8,10 @@ K is not a grid axis: one run at K gives the whole width curve through the exact
 A cell is done when its manifest exists (save_run writes it last), so after Ctrl-C or kill -9 a re-run
 skips finished cells. A cell in progress keeps its finished work items in DIR/<cell>/parts/ (see
 ptrm.runfolder.PartStore, the mechanism `ptrm search --resume` uses), so the cell cut short loses only the
-items in flight; its records are written whole once every item is in, and the parts are removed. Records do not depend on the backend or chunk size, so a
-sweep may be finished with other --workers than it started with. The deterministic baseline in the manifests is
-computed once per depth: a finished cell lends its own to the next cells of that depth.
+items in flight; its records are written whole once every item is in, and the parts are removed. Records do not
+depend on the backend or chunk size, so a sweep may be finished with other --workers than it started with. The
+deterministic baseline in the manifests is computed once per depth: a finished cell lends its own to the next
+cells of that depth.
 """
 import json
 import time
@@ -121,8 +122,9 @@ def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, backend: Backen
                     run.manifest["deterministic"] = shared_baseline(ckpt, pset, cell_cfg, out)
                     save_run(run, folder)
                     resumed = run.manifest.get("resumed_items")
-                    log(f"[{i}/{len(todo)}] {cell_name(cell_cfg.sigma, cell_cfg.D)}: {run.manifest['wall_seconds']:.1f} s"
-                        + (f" ({resumed} work items from an earlier run)" if resumed else ""))
+                    earlier = f" ({resumed} work items from an earlier run)" if resumed else ""
+                    log(f"[{i}/{len(todo)}] {cell_name(cell_cfg.sigma, cell_cfg.D)}: "
+                        f"{run.manifest['wall_seconds']:.1f} s{earlier}")
         return write_summary(out)
 
 

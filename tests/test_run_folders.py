@@ -37,8 +37,8 @@ SMALL = ["--samples", "2", "--steps", "1", "--limit", "3", "--dtype", "float32"]
 
 
 def search(ckpt, out, *extra):
-    return CliRunner().invoke(main, ["search", "--ckpt", str(ckpt), *SMALL, *([] if out is None else ["--out", str(out)]),
-                                     *extra])
+    where = [] if out is None else ["--out", str(out)]
+    return CliRunner().invoke(main, ["search", "--ckpt", str(ckpt), *SMALL, *where, *extra])
 
 
 @pytest.fixture
@@ -143,7 +143,8 @@ def test_records_and_a_manifest_of_two_runs_are_refused_by_every_reader(tiny_ckp
 
 
 def test_the_manifest_holds_the_hash_of_its_records(finished):
-    assert json.loads((finished / "manifest.json").read_text())["records_sha256"] == sha256(finished / "records.parquet")
+    manifest = json.loads((finished / "manifest.json").read_text())
+    assert manifest["records_sha256"] == sha256(finished / "records.parquet")
 
 
 # `ptrm search` in a child process whose work items take `delay` seconds each, so it can be caught mid-run.
