@@ -5,9 +5,12 @@ import functools
 import click
 from click.core import ParameterSource
 
-from ptrm import tasks
+from ptrm import budget, tasks
 from ptrm.backends import BackendSpec
 from ptrm.checkpoint import load_checkpoint, parse_arch_overrides
+from ptrm.checkpoint.native import FORMAT as NATIVE_FORMAT
+from ptrm.errors import PtrmError
+from ptrm.evaluate import check_compatible
 from ptrm.data import load_puzzles
 from ptrm.presets import PRESETS, preset
 from ptrm.tasks.command_options import stack
@@ -71,6 +74,8 @@ _SEARCH_FLAGS = {
     "give_up_step": (("--give-up-step",), "The first supervision step at which --give-up-q applies."),
 }
 _CHOICES = {"noise_on": NOISE_TARGETS, "sigma_scale": SIGMA_SCALES, "dtype": DTYPES}
+# the noise is seeded by a signed 64-bit integer: a larger seed would wrap onto another's records
+_RANGES = {"seed": click.IntRange(0, 2**63 - 1)}
 # the type of fields whose default None means off or auto
 _OPTIONAL = {"D": int, "chunk_size": int, "halt_q": float, "stop_q": float, "give_up_q": float}
 
@@ -83,8 +88,8 @@ def search_option(name: str, default=None):
     flags, help_text = _SEARCH_FLAGS[name]
     if isinstance(default, bool):
         return click.option(*flags, name, is_flag=True, default=default, help=help_text)
-    kind = (click.Choice(_CHOICES[name]) if name in _CHOICES else _OPTIONAL[name] if default is None
-            else type(default))
+    kind = (click.Choice(_CHOICES[name]) if name in _CHOICES else _RANGES[name] if name in _RANGES
+            else _OPTIONAL[name] if default is None else type(default))
     return click.option(*flags, name, default=default, show_default=default is not None, type=kind, help=help_text)
 
 
@@ -111,8 +116,35 @@ def search_options(*names, **defaults):
     return decorate
 
 
+quiet_option = click.option("--quiet", is_flag=True, help="No progress (in a log, progress is one line per work item).")
+
+budget_options = stack([
+    click.option("--budget-hours", default=budget.DEFAULT_HOURS, show_default=True, type=float,
+                 help="Refuse a search estimated (one timed step, before the work) to take longer than this."),
+    click.option("--budget-gib", type=float, help="Refuse a search whose records would need more memory than "
+                                                  "this (default: this machine's memory)."),
+    click.option("--yes", is_flag=True, help="Run a search over the budget anyway."),
+])
+
+
+def check_budget(ck, pset, cfg, n_puzzles, depths=None, workers=1, budget_hours=None, budget_gib=None, yes=False):
+    """Estimate the search's time and memory (ptrm.budget) and refuse it over budget unless --yes."""
+    check_compatible(ck.model, pset)  # the timed step must be one the model can read
+    est = budget.estimate(ck.model, pset, cfg, n_puzzles, depths, workers)
+    if not yes:
+        budget.check(est, budget_hours, budget_gib)
+    return est
+
+
 def open_checkpoint(ckpt, arch, task, device=None):
-    return load_checkpoint(ckpt, device=device, arch=parse_arch_overrides(arch), task=task)
+    overrides = parse_arch_overrides(arch)
+    ck = load_checkpoint(ckpt, device=device, arch=overrides, task=task)
+    recorded = ck.meta.get("model_config") if ck.meta.get("format") == NATIVE_FORMAT else None
+    for key, value in (overrides or {}).items() if recorded else ():
+        if recorded.get(key) != value:
+            raise PtrmError(f"--arch {key}={value}: {ckpt} is a ptrm checkpoint, which records its architecture "
+                            f"({key}={recorded.get(key)}); --arch is for official checkpoints")
+    return ck
 
 
 def open_puzzles(ck, data, limit, task, **task_values):

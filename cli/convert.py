@@ -3,6 +3,7 @@ import click
 
 from ptrm import tasks
 from ptrm.checkpoint import WRITERS, convert, parse_arch_overrides
+from ptrm.runfolder import probe_file
 
 ARCH_HELP = ("Architecture field (TRMConfig / official arch name), repeatable: --arch num_heads=8 "
              "--arch L_cycles=4. Needed when the file and all_config.yaml cannot tell.")
@@ -19,6 +20,7 @@ TASK_HELP = f"Task ({', '.join(tasks.REGISTRY)}) when vocab and seq_len do not t
 @click.option("--overwrite", is_flag=True, help="Replace DST (and a differing all_config.yaml beside it).")
 def command(src, dst, to, arch, task, overwrite):
     """Convert a checkpoint; SRC may be native, official or safetensors (detected from its content)."""
+    probe_file(dst)
     ck, written = convert(src, dst, to, parse_arch_overrides(arch), task, overwrite)
     cfg = ck.cfg
     kind = "mlp_t" if cfg.mlp_t else f"attention, {cfg.num_heads} heads"

@@ -10,6 +10,7 @@ from ptrm import tasks
 from ptrm.evaluate import StepOutputs, evaluate
 from ptrm.io import atomic_write_npz
 from ptrm.plan import ExecutionPlan
+from ptrm.runfolder import probe_file
 from ptrm.search import SearchConfig
 
 
@@ -26,6 +27,8 @@ from ptrm.search import SearchConfig
 def command(ckpt, data, limit, D, dtype, chunk_size, save_outputs, save_logits, arch, task, device, **task_values):
     """Deterministic accuracy, per-step accuracy and the Q head's AUROC: the search engine with sigma 0, K=1."""
     SearchConfig(D=D, dtype=dtype, chunk_size=chunk_size).validate()  # bad values before any work
+    if save_outputs:
+        probe_file(save_outputs)  # before the work, not after it
     ck = open_checkpoint(ckpt, arch, task, device)
     pset = open_puzzles(ck, data, limit, task, **task_values)
     plan = ExecutionPlan.resolve(ck.model.device, dtype, chunk_size)

@@ -5,6 +5,8 @@ import click
 
 from .common import checkpoint_options, data_options, open_checkpoint, open_puzzles, search_options
 from ptrm import basin, plots
+from ptrm.errors import PtrmError
+from ptrm.runfolder import output_folder
 
 
 class FolderFirst(click.Group):
@@ -37,8 +39,11 @@ def format_option(f):
 def folder_command(folder, fmt, out):
     """Every figure that applies: a run gives width scaling (and Q tracking with --per-step records); a
     sweep gives the sigma sweep and depth vs width."""
-    for path in plots.plot_folder(folder, fmt, out):
-        click.echo(path)
+    if not folder.is_dir():  # before its plots/ folder is made in it
+        raise PtrmError(f"{folder}: not a folder")
+    with output_folder(out or folder / "plots"):  # probed first; removed again if nothing is drawn
+        for path in plots.plot_folder(folder, fmt, out):
+            click.echo(path)
 
 
 @command.command("basin")
@@ -50,10 +55,11 @@ def folder_command(folder, fmt, out):
 @click.option("--out", default="plots", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 def basin_command(ckpt, arch, task, device, data, limit, puzzle, search_cfg, fmt, out):
     """PCA of the final states of K rollouts of one puzzle the deterministic TRM fails (paper Figure 5)."""
-    ck = open_checkpoint(ckpt, arch, task, device)
-    pset = open_puzzles(ck, data, limit, task)
-    b = basin.basin_states(ck, pset, search_cfg, puzzle)
-    path = plots.basin_figure(b, out / f"basin_escape.{fmt}")
+    with output_folder(out):
+        ck = open_checkpoint(ckpt, arch, task, device)
+        pset = open_puzzles(ck, data, limit, task)
+        b = basin.basin_states(ck, pset, search_cfg, puzzle)
+        path = plots.basin_figure(b, out / f"basin_escape.{fmt}")
     click.echo(f"puzzle {b.puzzle}: {int(b.records.correct.sum())}/{search_cfg.K} rollouts correct, "
                f"deterministic TRM {'correct' if b.det_correct else 'wrong'}")
     click.echo(path)

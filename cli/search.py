@@ -4,8 +4,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .common import (backend_options, checkpoint_options, data_options, open_checkpoint, open_puzzles, search_options,
-                        task_options)
+from .common import (backend_options, budget_options, check_budget, checkpoint_options, data_options,
+                     open_checkpoint, open_puzzles, quiet_option, search_options, task_options)
 from ptrm import report, tasks
 from ptrm.backends import make_backend
 from ptrm.errors import PtrmError
@@ -27,8 +27,10 @@ from ptrm.store import save_run
 @click.option("--resume", is_flag=True, help="Continue the unfinished run in --out from its finished work items.")
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out (the old one stays until the new one is complete).")
 @click.option("--usd-per-hour", default=2.50, show_default=True, type=float, help="Price of this machine per hour (cost model).")
-def command(ckpt, arch, task, device, data, limit, offset, search_cfg, backend_spec, out, resume,
-            overwrite, usd_per_hour, **task_values):
+@budget_options
+@quiet_option
+def command(ckpt, arch, task, device, data, limit, offset, search_cfg, backend_spec, out, resume, overwrite,
+            usd_per_hour, budget_hours, budget_gib, yes, quiet, **task_values):
     """Noisy K-rollout search; prints the deterministic model and every selection rule at K (per dataset row),
     then the task's own tables (ARC: pass@1/pass@2 per task of the official vote and of PTRM's rankings)."""
     cfg = search_cfg
@@ -39,9 +41,15 @@ def command(ckpt, arch, task, device, data, limit, offset, search_cfg, backend_s
     out = out or unique_name("runs", "search")
     with claim(out, resume=resume, overwrite=overwrite):
         ck = open_checkpoint(ckpt, arch, task, device)
-        pset = open_puzzles(ck, data, None, task, **task_values)  # the whole set: records index puzzles in it (see run_search)
+        # the whole set: records index puzzles in it (see run_search)
+        pset = open_puzzles(ck, data, None, task, **task_values)
+        n = min(len(pset), offset + (limit or len(pset))) - offset  # run_search refuses an offset past the end
+        if n > 0:
+            check_budget(ck, pset, cfg, n, workers=backend_spec.workers, budget_hours=budget_hours,
+                         budget_gib=budget_gib, yes=yes)
         with make_backend(ck, backend_spec) as backend:
-            run = run_search(ck, pset, cfg, backend=backend, offset=offset, limit=limit, parts=out / PARTS)
+            run = run_search(ck, pset, cfg, backend=backend, progress=not quiet, offset=offset, limit=limit,
+                             parts=out / PARTS)
         save_run(run, out)
     m = run.manifest
     click.echo(f"\n{m['data']['n_puzzles']} puzzles (from #{offset}) of {pset.source}; K={cfg.K}, "

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import click
 
-from .common import backend_options, checkpoint_options, data_options, open_checkpoint, open_puzzles, search_options
+from .common import (backend_options, budget_options, check_budget, checkpoint_options, data_options,
+                     open_checkpoint, open_puzzles, quiet_option, search_options)
 from ptrm.errors import PtrmError
 from ptrm.sweep import SWEEP_FILE, run_sweep
 
@@ -27,7 +28,10 @@ def parse_list(text: str, kind, option: str) -> list:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Sweep folder (default: runs/sweep-<checkpoint name>).")
 @click.option("--resume", is_flag=True, help="Insist that --out already holds this sweep (re-running resumes anyway).")
-def command(ckpt, arch, task, device, data, limit, sigmas, steps, search_cfg, backend_spec, out, resume):
+@budget_options
+@quiet_option
+def command(ckpt, arch, task, device, data, limit, sigmas, steps, search_cfg, backend_spec, out, resume, budget_hours,
+            budget_gib, yes, quiet):
     """Search every (sigma, D) cell not finished yet, then write summary.csv and summary.md."""
     sigmas = parse_list(sigmas, float, "--sigmas")
     steps = parse_list(steps, int, "--steps") if steps is not None else None
@@ -36,7 +40,11 @@ def command(ckpt, arch, task, device, data, limit, sigmas, steps, search_cfg, ba
         raise PtrmError(f"--resume: {out} holds no sweep to resume")
     ck = open_checkpoint(ckpt, arch, task, device)
     pset = open_puzzles(ck, data, limit, task)
-    run_sweep(ck, pset, sigmas, steps, search_cfg, out, backend_spec, log=click.echo)
+    depths = [d for _ in sigmas for d in (steps or [ck.cfg.halt_max_steps])]  # every cell, finished ones too
+    if depths:
+        check_budget(ck, pset, search_cfg, len(pset), depths, backend_spec.workers, budget_hours, budget_gib, yes)
+    run_sweep(ck, pset, sigmas, steps, search_cfg, out, backend_spec,
+              progress=not quiet, log=click.echo)
     click.echo(f"\n{len(pset)} puzzles from {pset.source}; K={search_cfg.K}, seed {search_cfg.seed}, "
                f"noise on {search_cfg.noise_on}")
     click.echo((out / "summary.md").read_text().rstrip())

@@ -3,6 +3,7 @@ import json
 
 import click
 
+from ptrm.runfolder import lock
 from ptrm.train import Trainer, load_config
 
 
@@ -13,6 +14,7 @@ from ptrm.train import Trainer, load_config
 def command(config, overrides, resume):
     """Train a TRM with deep supervision (overrides: `lr=3e-4 model.hidden_size=256`)."""
     cfg = load_config(config, overrides)
-    metrics = Trainer(cfg, resume=resume).run()
+    with lock(cfg.out):  # one writer; probed before the data is read or a step is trained
+        metrics = Trainer(cfg, resume=resume).run()
     click.echo(json.dumps({k: v for k, v in metrics.items() if k != "exact_accuracy_per_step"}, indent=1))
     click.echo(f"checkpoint: {cfg.out}/model.pt")

@@ -59,7 +59,10 @@ class BackendSpec:
 class Backend:
     """The interface: `map` yields the records of each work item (in any order; records do not depend on it),
     each run by ptrm.search.run_work_item with the search config and the ExecutionPlan (ptrm.plan) the runner
-    resolved; `describe` says for the manifest where they ran, `close` releases what the backend holds."""
+    resolved; `describe` says for the manifest where they ran, `close` releases what the backend holds. An
+    in-process backend calls `on_step(rows)`, when set, after every supervision step (progress; Ray actors report
+    per item)."""
+    on_step = None
 
     def map(self, pset, items, cfg, plan):
         raise NotImplementedError
@@ -83,7 +86,7 @@ class LocalBackend(Backend):
 
     def map(self, pset, items, cfg, plan):
         for item in items:
-            records = run_work_item(self.model, pset, item, cfg, plan)
+            records = run_work_item(self.model, pset, item, cfg, plan, on_step=self.on_step)
             release_memory()
             yield records
 

@@ -2,7 +2,7 @@
 
     OUT/.lock                 held (fcntl) by the process writing OUT for as long as it runs; holds its pid
     OUT/parts/                the finished work items of a run in progress (PartStore), with its settings
-    OUT/records.parquet, OUT/manifest.json    a finished run (ptrm.store; the manifest, written last, hashes the records)
+    OUT/records.parquet, OUT/manifest.json    a finished run (ptrm.store; the manifest, last, hashes the records)
     .OUT.new-<pid>/, .OUT.old-<pid>/          beside OUT only while a finished run is being replaced
 
 `claim` is how a command starts writing OUT: it creates the folder (so an unwritable path is refused before
@@ -39,6 +39,7 @@ def unique_name(parent, prefix: str) -> Path:
 def probe_writable(folder) -> Path:
     """Create `folder` (and its parents) and write a byte in it, or refuse in one line: before any work."""
     folder = Path(folder)
+    first_new = _first_missing(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder, prefix=".probe-") as f:
@@ -46,6 +47,8 @@ def probe_writable(folder) -> Path:
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
+        if first_new is not None and first_new.is_dir():  # made here: not left behind
+            shutil.rmtree(first_new, ignore_errors=True)
         raise PtrmError(f"{folder}: cannot write here ({e.strerror or e})") from None
     return folder
 
@@ -64,14 +67,40 @@ def lock(out):
     """Hold OUT/.lock for the duration; a second writer is refused naming the holder's pid.
 
     The folder is created here (the probe for writing); if this call created it and the body fails before
-    any work is kept, it is removed again, so a refused or failed command leaves nothing behind. The lock file
-    is removed on release; a writer that locked a file just removed sees it is no longer OUT/.lock and retries.
+    any work is kept, it is removed again. The lock file is removed on release; a writer that locked a file
+    just removed sees it is no longer OUT/.lock and retries.
     """
     out = Path(out)
     tidy(out)
-    created = not out.exists()
-    probe_writable(out)
-    path = out / LOCK
+    with output_folder(out, empty=lambda folder: not holds_work(folder)):
+        with _held(out / LOCK):
+            yield out
+
+
+@contextmanager
+def output_folder(folder, empty=lambda folder: not any(folder.iterdir())):
+    """Create `folder` and probe it for writing before any work; if this call created it and the body fails
+    leaving it `empty`, remove it again, so a refused or failed command leaves nothing behind."""
+    folder = Path(folder)
+    first_new = _first_missing(folder)
+    probe_writable(folder)
+    try:
+        yield folder
+    except BaseException:
+        if first_new is not None and folder.is_dir() and empty(folder):
+            shutil.rmtree(first_new, ignore_errors=True)  # with the parents made for it
+        raise
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost of `folder` and its parents that does not exist yet: what creating `folder` creates."""
+    return next((p for p in reversed([folder, *folder.parents]) if not p.exists()), None)
+
+
+@contextmanager
+def _held(path: Path):
+    """An fcntl lock on `path`, its holder's pid inside; refused (naming that pid) when another process holds it."""
+    out = path.parent
     while True:
         handle = open(path, "a+")
         try:
@@ -89,14 +118,9 @@ def lock(out):
         handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()
-        try:
-            yield out
-        except BaseException:
-            if created and out.is_dir() and not holds_work(out):
-                shutil.rmtree(out, ignore_errors=True)
-            raise
+        yield
     finally:
-        (out / LOCK).unlink(missing_ok=True)  # still held: whoever opened it meanwhile retries
+        path.unlink(missing_ok=True)  # still held: whoever opened it meanwhile retries
         handle.close()  # closing releases the lock
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 import ptrm
 from ptrm import adaptive, hardware, metrics, noise, tasks
@@ -25,7 +24,8 @@ from ptrm.evaluate import check_compatible, deterministic_config, figures
 from ptrm.model import TRM
 from ptrm.plan import ExecutionPlan
 from ptrm.provenance import data_sha256, provenance, source_rows
-from ptrm.puzzles import PuzzleSet
+from ptrm.progress import SearchProgress
+from ptrm.puzzles import IGNORE_LABEL, PuzzleSet
 from ptrm.runfolder import PartStore
 from ptrm.search import LastStep, SearchConfig, run_work_item, sort_records, work_items
 
@@ -72,14 +72,15 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     done = store.load(items) if store else {}
     t0, earlier = time.perf_counter(), store.seconds() if store else 0.0
     found = list(done.values())
-    with tqdm(total=n * cfg.K, initial=sum(map(len, found)), unit="rollout",
-              desc=f"search K={cfg.K} sigma={cfg.sigma}", disable=not progress) as bar:
+    labelled = bool((chosen.labels != IGNORE_LABEL).any())
+    with SearchProgress(f"search K={cfg.K} sigma={cfg.sigma}", n, cfg.K, D, labelled, found, show=progress) as bar:
+        backend.on_step = bar.step
         for records in backend.map(pset, [item for item in items if item not in done], cfg, plan):
             check_finite(records, ckpt.path)  # at the first item, not after the whole search
             found.append(records)
             if store:
                 store.save(records, earlier + time.perf_counter() - t0)
-            bar.update(len(records))
+            bar.item(records)
     wall = earlier + time.perf_counter() - t0
     records = sort_records(pd.concat(found, ignore_index=True))
     rollout_steps = int(records.steps.sum())  # D per rollout unless a stopping rule cut it short

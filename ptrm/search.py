@@ -173,13 +173,14 @@ def answer_hash(preds: np.ndarray) -> np.ndarray:
 
 @torch.inference_mode()
 def run_work_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig, plan: ExecutionPlan,
-                  observe=None) -> pd.DataFrame:
+                  observe=None, on_step=None) -> pd.DataFrame:
     """Run one work item in the plan's dtype; returns its records.
 
     Every rollout runs D steps, or fewer where a stopping rule stops it; each step runs the network on the
     running rollouts only, and the state of every rollout (answer, q_halt, steps run) is kept here.
     `observe(t, rows, (zH, zL), logits, q)`, if given, sees every step t (0-based) of the item's rows still
     running (indices into the item's rollouts, puzzle-major): what the records do not keep (states, logits).
+    `on_step(rows)`, if given, hears of every supervision step and how many rollouts it ran (progress).
     """
     if cfg.stop_q is not None and (item.k0, item.k1) != (0, cfg.K):
         raise PtrmError(f"stop_q needs all K={cfg.K} rollouts of a puzzle in one item, got k {item.k0}..{item.k1}")
@@ -207,6 +208,8 @@ def run_work_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig
         if cfg.sigma > 0:
             zH, zL = add_noise(zH, zL, cfg, *rollouts, t)
         (zH, zL), logits, q = model.step((zH, zL), x)
+        if on_step:
+            on_step(len(running))
         if not (cfg.adaptive or cfg.per_step or observe or t == D - 1):
             continue  # nothing reads this step's outputs: leave them on the device
         answer, q = logits.argmax(-1).cpu().numpy(), q.cpu().numpy()

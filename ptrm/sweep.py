@@ -136,8 +136,9 @@ def run_sweep(ckpt, pset, sigmas, steps, cfg: SearchConfig, out, backend: Backen
                     run.manifest["deterministic"] = baseline_summary(det, pset)
                     save_run(run, folder)
                     resumed = run.manifest.get("resumed_items")
-                    log(f"[{i}/{len(todo)}] {cell_name(cell_cfg.sigma, cell_cfg.D)}: {run.manifest['wall_seconds']:.1f} s"
-                        + (f" ({resumed} work items from an earlier run)" if resumed else ""))
+                    earlier = f" ({resumed} work items from an earlier run)" if resumed else ""
+                    log(f"[{i}/{len(todo)}] {cell_name(cell_cfg.sigma, cell_cfg.D)}: "
+                        f"{run.manifest['wall_seconds']:.1f} s{earlier}")
         return write_summary(out)
 
 

@@ -100,7 +100,46 @@ class TrainConfig:
                 raise PtrmError(f"{source}: {key} must be <= 1, got {getattr(self, key)!r}")
         if len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas):
             raise PtrmError(f"{source}: betas must be two numbers in [0, 1), got {list(self.betas)!r}")
+        if not self.train_data:
+            raise PtrmError(f"{source}: train_data is not set (the training set: a dataset folder or CSV)")
         return self
+
+
+# What a resumed run may change: how long it goes on, how it reports and where its files go. Every other field
+# (the architecture, the data, the optimiser) is the run's own: a resume with another value is refused.
+RESUMABLE = {"out", "test_data", "max_steps", "max_minutes", "eval_every", "eval_limit", "test_limit",
+             "checkpoint_minutes", "snapshot_every", "snapshot_dir", "threads"}
+
+
+def check_out(cfg: TrainConfig, resume: bool) -> None:
+    """Refuse, before any work, a run that would write over another: a fresh run into a folder holding one, a
+    resume without a resume state, or a resume with another architecture, data or optimiser setting."""
+    out = Path(cfg.out)
+    state, held = out / "resume.pt", [name for name in ("model.pt", "resume.pt") if (out / name).is_file()]
+    if not resume:
+        if held:
+            raise PtrmError(f"{out}: holds a training run ({', '.join(held)}); --resume continues it, or give "
+                            f"another out=")
+        return
+    if not state.is_file():
+        raise PtrmError(f"--resume: {state} not found; nothing to continue")
+    theirs = _flat(read_file(state).get("train_config", {}))
+    ours = _flat(dataclasses.asdict(cfg))
+    for key in sorted(theirs.keys() | ours.keys()):
+        if key.split(".")[0] not in RESUMABLE and theirs.get(key) != ours.get(key):
+            raise PtrmError(f"--resume: {state} is a run with {key} {theirs.get(key)!r}, this config says "
+                            f"{ours.get(key)!r}; resume with the same {key}, or give another out=")
+
+
+def _flat(config: dict) -> dict:
+    """{"model": {"hidden_size": 64}, "betas": (0.9, 0.95)} -> {"model.hidden_size": 64, "betas": [0.9, 0.95]}"""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in _flat(value).items()})
+        else:
+            flat[key] = list(value) if isinstance(value, tuple) else value
+    return flat
 
 
 def load_config(path, overrides=()) -> TrainConfig:
@@ -204,6 +243,7 @@ def _sigterm_interrupts():
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False):
+        check_out(cfg, resume)
         self.cfg = cfg
         self.out = Path(cfg.out)
         torch.set_num_threads(cfg.threads or os.cpu_count())

@@ -1,8 +1,8 @@
 """Training: a short run learns, checkpoints round-trip, resume continues, bad configs are refused."""
+import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -94,12 +94,12 @@ def test_snapshots_along_training_and_a_resume_without_adam_moments(tmp_path, da
 def test_sigterm_stops_a_run_with_its_resume_state_saved(tmp_path, data_dir):
     # kill, `timeout` and a scheduler's preemption send SIGTERM; background jobs of a script ignore Ctrl-C
     path = write_config(tmp_path, data_dir, max_steps=10**6, max_minutes=60, checkpoint_minutes=60)
-    env = subprocess_env()
+    env = {**subprocess_env(), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", "train", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    while not (tmp_path / "out").exists() and proc.poll() is None:  # run() makes it, then starts the loop
-        time.sleep(0.1)
-    time.sleep(1)
+    seen = b""
+    while not re.search(rb"\| [1-9]\d*/1000000", seen):  # a step done (the out folder exists before: its lock)
+        seen += proc.stdout.read(1) or pytest.fail(f"the run ended: {seen.decode()}")
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=60)[0].decode()
     step = read_file(tmp_path / "out" / "resume.pt")["step"]  # no periodic save in an hour: the signal's

@@ -32,8 +32,9 @@ def build(out, n, types, heldout, trajectories, seed, keep, processes):
     generated puzzles too (resumable: out/generated/ keeps what was drawn) and the training set built from them."""
     kinds = [k.strip() for k in types.split(",") if k.strip()]
     bad = [k for k in kinds if k not in ppbench_board.KINDS]
-    if bad:
-        raise PtrmError(f"--types: unknown type {bad[0]!r}; types: {', '.join(ppbench_board.KINDS)}")
+    if bad or not kinds:
+        raise PtrmError(f"--types: unknown type {bad[0]!r}; types: {', '.join(ppbench_board.KINDS)}" if bad else
+                        f"--types: no type given; types: {', '.join(ppbench_board.KINDS)}")
     summary = ppbench_build.write_ppbench_golden(out)
     for kind, s in summary.items():
         why = "; ".join(f"{count} {reason}" for reason, count in s["skipped"].items())
