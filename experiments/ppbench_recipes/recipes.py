@@ -9,6 +9,7 @@ arm's later phases resume the same run on another training set. The CPU seconds 
 (user + system, from the OS) add up in cpu.json beside the run, so the table states compute as CPU time, which
 a shared machine does not inflate the way it does wall time.
 """
+import fcntl
 import json
 import os
 import resource
@@ -95,11 +96,18 @@ def run_train(cmd: list[str], cpu_file: Path) -> int:
 @cli.command()
 @click.argument("names", nargs=-1, required=True)
 def train(names):
-    """Train the arms NAMES in turn; an arm that stopped resumes, one that is done is skipped."""
+    """Train the arms NAMES in turn; an arm that stopped resumes, one that is done (or that another driver is
+    training) is skipped."""
     steps, spec = arms()
     for name in names:
         arm, out = spec[name], RUNS / name
         out.mkdir(parents=True, exist_ok=True)
+        lock = open(out / "lock", "w")  # held while this driver trains the arm; released when the process ends
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            click.echo(f"{name}: another driver is training it; skipped")
+            continue
         test = RUNS / "data" / data_name(arm["types"], arm.get("puzzles", 1000), 0.0)  # keep-0 puzzles 0-99 per type
         for path, until in phases(arm, steps):
             done = torch.load(out / "resume.pt", weights_only=False)["step"] if (out / "resume.pt").is_file() else 0
