@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ptrm import metrics, plots, rules
+from ptrm import metrics, plots, rules, tasks
 from ptrm.checkpoint import load_checkpoint
 from ptrm.data import load_puzzles
 from ptrm.io import atomic_write_text
@@ -127,6 +127,7 @@ def main():
     for source in ("heldout", "golden"):
         for kind in args.types.split(","):
             pset = load_puzzles(args.data / source / f"{kind}.csv").head(args.limit)
+            pset = tasks.get(pset.task).align(pset, args.ckpt, ck.cfg.puzzle_emb_ndim)  # sudoku.pt: 81-cell view
             per_puzzle, cost = measure(ck, pset, kind, source, args, cfg)
             rows.append(row(kind, source, per_puzzle, cost, args.D))
             for name, values in per_puzzle.items():

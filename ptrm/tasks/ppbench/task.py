@@ -3,7 +3,7 @@ the deterministic evaluation reports each kind apart; the kinds' rules verify an
 import numpy as np
 
 from ptrm.tasks.base import Task
-from ptrm.tasks.ppbench import command, tokens
+from ptrm.tasks.ppbench import command, sudoku_view, tokens
 from ptrm.tasks.ppbench.board import KINDS
 from ptrm.tasks.ppbench.csv_files import PPBENCH_HEADER, read_ppbench_csv
 
@@ -24,6 +24,10 @@ class PPBench(Task):
 
     def verify(self, inputs, answers):
         return tokens.verify(inputs, answers)
+
+    def align(self, pset, ckpt_path, puzzle_emb_ndim):
+        # The Sudoku specialist: a Sudoku checkpoint reads the sudoku boards as 81-cell Sudokus.
+        return sudoku_view.as_sudoku(pset) if sudoku_view.reads_sudoku(ckpt_path) else pset
 
     def eval_metrics(self, records, pset):
         kinds = pset.puzzle_identifiers[records["puzzle"].to_numpy()]  # one model for six puzzle types: how each fares
