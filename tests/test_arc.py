@@ -17,7 +17,7 @@ from ptrm.tasks.arc import evaluation as arc_eval
 from ptrm.checkpoint import load_checkpoint, save_checkpoint, save_official
 from ptrm.errors import PtrmError
 from ptrm.model import TRM, TRMConfig
-from ptrm.evaluate import evaluate
+from ptrm.evaluate import StepOutputs, evaluate
 from ptrm.runner import run_search
 from ptrm.plan import ExecutionPlan
 from ptrm.search import LastStep, SearchConfig, WorkItem, run_work_item
@@ -285,7 +285,9 @@ def test_ptrm_without_noise_is_the_official_evaluation(arc_ckpt, arc_set):
     right on some rows: each test input's answer becomes what the model says for the task as given."""
     ck = load_checkpoint(arc_ckpt)
     pset = data.read_official(arc_set, "test")
-    own = evaluate(ck.model, pset).preds[-1]
+    seen = StepOutputs(len(pset), ck.cfg.halt_max_steps)
+    evaluate(ck.model, pset, ExecutionPlan.resolve(ck.model.device, "float32"), outputs=seen)
+    own = seen.preds[-1]
     for _, rows in pset.rows.groupby(["task", "test_index"]):
         answer = arc.crop(own[rows.index[0]])  # the first version is the task as given
         for i, r in rows.iterrows():
