@@ -44,10 +44,9 @@ from ptrm.presets import preset
 from ptrm.report import curve_ks, markdown, rule_table
 from ptrm.runner import head, read_at_depth
 from ptrm.search import DTYPES, SearchConfig
+from ptrm.snapshots import PROGRESS, SOURCES, measure, paired
 from ptrm.sweep import cell_name, run_sweep, stored_baseline
 from ptrm.store import load_run
-
-from progress import PROGRESS, SOURCES, measure, paired
 
 SIGMAS = [0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0]
 OUT = Path("results/evidence")

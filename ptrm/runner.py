@@ -62,14 +62,14 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     plan = ExecutionPlan.resolve(ckpt.model.device, cfg.dtype, cfg.chunk_size)
     # workers get the plan made here, and the manifest says which dtype and batch size it chose
     cfg = replace(cfg, dtype=plan.dtype_name, chunk_size=plan.chunk_size)
-    if progress:
-        print(f"dtype {cfg.dtype}: {plan.dtype_reason}", file=sys.stderr)
     items = [replace(item, p0=item.p0 + offset, p1=item.p1 + offset)
              for item in work_items(n, cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)]
     store = PartStore(parts) if parts else None
     if store:
         store.check(resume_settings(ckpt, chosen, cfg, offset))
     done = store.load(items) if store else {}
+    if progress:
+        print(f"dtype {cfg.dtype}: {plan.dtype_reason}", file=sys.stderr)
     t0, earlier = time.perf_counter(), store.seconds() if store else 0.0
     found = list(done.values())
     labelled = bool((chosen.labels != IGNORE_LABEL).any())

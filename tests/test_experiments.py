@@ -40,11 +40,12 @@ def test_evidence_selects_a_checkpoint_and_writes_every_finding(tiny_ckpt, tmp_p
     out = tmp_path / "evidence"
     script("evidence.py", "select", tiny_ckpt, other, "--data", tmp_path / "hard", "--offset", 6, "--limit", 4,
            "--K", 2, "--out", out, cwd=tmp_path)
-    assert (out / "chosen.txt").read_text().strip() in (str(tiny_ckpt), str(other))
+    chosen = (out / "select.md").read_text().split("Chosen: ")[1].split(" (")[0]
+    assert chosen in (str(tiny_ckpt), str(other))
     # ... and under the README's stopping rule, kept apart from the fixed-D choice
     script("evidence.py", "select", tiny_ckpt, other, "--data", tmp_path / "hard", "--offset", 6, "--limit", 4,
            "--K", 2, "--adaptive", "--dtype", "float32", "--out", out, cwd=tmp_path)
-    assert (out / "chosen-adaptive.txt").read_text().strip() in (str(tiny_ckpt), str(other))
+    assert (out / "select-adaptive.md").read_text().split("Chosen: ")[1].split(" (")[0] in (str(tiny_ckpt), str(other))
     assert "adaptive (halt_q 0.0, settle 3, give_up_q -3.0), at most D=" in (out / "select-adaptive.md").read_text()
     assert (out / "select-adaptive" / "other" / "sigma=0.3_D=4" / "manifest.json").is_file()
 

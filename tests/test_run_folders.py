@@ -24,6 +24,7 @@ from ptrm import rules
 from ptrm.backends import LocalBackend
 from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
+from ptrm.plan import ExecutionPlan
 from ptrm.progress import SearchProgress
 from ptrm.puzzles import write_official
 from ptrm.runfolder import lock, unique_name
@@ -293,7 +294,7 @@ def test_an_unwritable_output_is_refused_before_any_work(name, fault, tiny_ckpt,
     (["--seed", "-1"], "Invalid value for '--seed'"),
     (["--usd-per-hour", "-5"], "--usd-per-hour must be >= 0, got -5.0"),
     (["--usd-per-hour", "nan"], "--usd-per-hour must be >= 0, got nan"),
-    (["--workers", "0"], "Invalid value for '--workers'"),
+    (["--workers", "0"], "--workers must be >= 1, got 0"),
     (["--arch", "H_cycles=3"], "--arch H_cycles=3: {ckpt} is a ptrm checkpoint, which records its architecture "
                                "(H_cycles=2); --arch is for official checkpoints"),
 ])
@@ -339,7 +340,7 @@ def test_progress_moves_every_supervision_step_and_counts_puzzles_and_best_q(tin
     backend = LocalBackend(ck.model)
     with SearchProgress("search", 12, 4, 3, True, [], stream=Terminal()) as bar:
         backend.on_step = lambda rows: (heard.append(rows), bar.step(rows))
-        for records in backend.map(puzzles, work_items(12, 4, 512), cfg):
+        for records in backend.map(puzzles, work_items(12, 4, 512), cfg, ExecutionPlan.resolve("cpu", "float32")):
             assert bar.bar.n == 12 * 4 * 3  # before the item is in, its steps are counted
             bar.item(records)
     assert heard == [48, 48, 48]  # the bar moved three times within the one item
