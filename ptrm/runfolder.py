@@ -111,7 +111,7 @@ def _held(path: Path):
             handle.close()
             raise PtrmError(f"{out}: another process (pid {holder}) is writing this run; wait for it to end, "
                             f"or use another --out") from None
-        if path.exists() and os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+        if _same_file(path, handle):
             break
         handle.close()  # the holder before us removed this file as we opened it
     try:
@@ -120,8 +120,16 @@ def _held(path: Path):
         handle.flush()
         yield
     finally:
-        path.unlink(missing_ok=True)  # still held: whoever opened it meanwhile retries
+        if _same_file(path, handle):  # not a lock file made after a swap moved ours away (another writer's)
+            path.unlink()  # still held: whoever opened it meanwhile retries
         handle.close()  # closing releases the lock
+
+
+def _same_file(path: Path, handle) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 @contextmanager
