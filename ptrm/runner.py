@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 import ptrm
-from ptrm import adaptive, hardware, metrics, noise, tasks
+from ptrm import adaptive, diagnostics, hardware, metrics, noise, tasks, waves
 from ptrm.backends import LocalBackend
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write, atomic_write_text
@@ -63,14 +63,17 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     if progress:
         print(f"dtype {cfg.dtype}: {why}", file=sys.stderr)
     items = [replace(item, p0=item.p0 + offset, p1=item.p1 + offset)
-             for item in work_items(n, cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)]
+             for item in work_items(n, cfg.first_width, cfg.chunk_size, whole_puzzles=cfg.whole_puzzles)]
     store = PartStore(parts) if parts else None
     done = store.load(items) if store else {}
     t0, earlier = time.perf_counter(), store.seconds() if store else 0.0
     found = list(done.values())
     with tqdm(total=n * cfg.K, initial=sum(map(len, found)), unit="rollout",
               desc=f"search K={cfg.K} sigma={cfg.sigma}", disable=not progress) as bar:
-        for records in backend.map(pset, [item for item in items if item not in done], cfg):
+        todo = [item for item in items if item not in done]
+        stream = (waves.run(backend, pset, todo, cfg, D, n, found) if cfg.mode == "waves"
+                  else backend.map(pset, todo, cfg))
+        for records in stream:
             found.append(records)
             if store:
                 store.save(records, earlier + time.perf_counter() - t0)
@@ -93,6 +96,7 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
         "rollout_steps": rollout_steps,
         "flops_per_rollout": flops_total / len(records),  # the mean: D steps' worth each with fixed D
         "flops_total": flops_total,
+        "diagnostics": diagnostics.summary(records),
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -182,7 +186,7 @@ def solve(model: TRM, pset: PuzzleSet, cfg: SearchConfig) -> tuple[np.ndarray, n
     cfg.validate()
     check_compatible(model, pset)
     parts = [run_work_item(model, pset, item, cfg, return_states=True)
-             for item in work_items(len(pset), cfg.K, cfg.chunk(model.device), whole_puzzles=cfg.stop_q is not None)]
+             for item in work_items(len(pset), cfg.K, cfg.chunk(model.device), whole_puzzles=cfg.whole_puzzles)]
     records = pd.concat(parts, ignore_index=True)
     preds = np.concatenate([r.attrs["preds"] for r in parts])
     best = records.assign(neg_q=-records.q_halt).sort_values(["puzzle", "neg_q", "k"]).groupby("puzzle").head(1)

@@ -12,7 +12,9 @@ import pandas as pd
 
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write, atomic_write_text
+from ptrm import waves
 from ptrm.runner import SearchRun
+from ptrm.search import SearchConfig
 
 
 def check_records(run: SearchRun) -> None:
@@ -22,7 +24,9 @@ def check_records(run: SearchRun) -> None:
     wrong without saying so.
     """
     records, n, K = run.records, run.manifest["data"]["n_puzzles"], run.manifest["search"]["K"]
-    if len(records) != n * K:
+    if run.manifest["search"].get("mode") == "waves":  # puzzles end with K0..K rollouts
+        waves.check_records(records, n, SearchConfig(**{f: run.manifest["search"][f] for f in ("K", "k0")}))
+    elif len(records) != n * K:
         raise PtrmError(f"search produced {len(records)} records, expected {n} puzzles x K={K} = {n * K}; "
                         f"nothing saved")
     bad = ~np.isfinite(records["q_halt"].to_numpy(np.float64))
