@@ -3,7 +3,7 @@ accuracy-versus-rollout-steps plot, on the same puzzles.
 
     python experiments/budget.py extend RUN --K 256 --q-threshold 1 --out DIR   # rollouts k >= K_run of RUN's low-Q puzzles
     python experiments/budget.py population RUN --K 64 --seed 0 --solved 10 --out DIR   # the hard subset
-    python experiments/budget.py compare RUN --extra DIR --population DIR [DIR ...] --out DIR
+    python experiments/budget.py compare RUN --extra DIR --population DIR [DIR ...] --out DIR --figure PNG
 
 `extend` runs, for every puzzle of RUN whose best Q over its K_run rollouts is below --q-threshold, the rollouts
 k = K_run .. K-1 with RUN's own settings: the rollouts a wider run (or further waves of adaptive width, whose
@@ -13,19 +13,34 @@ puzzles. Finished puzzles are kept in DIR/parts and not run again.
 `population` runs population search (ptrm.population) with RUN's settings on the puzzles no rollout of RUN
 solves plus --solved puzzles it solves (a seeded sample): each puzzle's K particles as one work item of the
 whole set, so its records are those a population search over all the puzzles gives for it.
+
+`compare` puts the methods on one accuracy-versus-rollout-steps figure, with 95% bootstrap intervals over puzzles:
+  left, all of RUN's puzzles: independent best-Q@k (the exact estimator over RUN's K rollouts, at the expected
+        rollout-steps of k rollouts) and adaptive width, simulated exactly (ptrm.waves.simulate) from RUN's
+        records plus `extend`'s (so the waves' cap can pass RUN's K for the puzzles that ask for it)
+  right, the population runs' puzzles: the same two, and population search at each seed (particles are not
+        independent: no @k estimator, one point per seed)
+and writes the table beside it (OUT/summary.md).
 """
 import argparse
 import dataclasses
+import itertools
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from matplotlib.figure import Figure
+
+from ptrm import metrics, rules, waves
 from ptrm.checkpoint import load_checkpoint
 from ptrm.io import atomic_write_text
+from ptrm.plots import save
+from ptrm.report import curve_ks, markdown
 from ptrm.runner import PartStore
 from ptrm.search import SearchConfig, WorkItem, run_work_item, sort_records
 from ptrm.store import load_run
@@ -79,6 +94,83 @@ def population(args):
               {"population_of": str(args.run), "unsolved": hard, "solved_sample": sample})
 
 
+def best_q(records: pd.DataFrame) -> pd.Series:
+    """Per puzzle: whether the rollout of highest q_halt (ties: lowest k) is right."""
+    ranked = records.sort_values(["puzzle", "q_halt", "k"], ascending=[True, False, True])
+    return ranked.groupby("puzzle").head(1).set_index("puzzle").correct.astype(float)
+
+
+def point(method: str, setting: str, correct: pd.Series, steps: float, solved: set) -> dict:
+    low, high = metrics.mean_ci(correct.to_numpy())
+    return {"method": method, "setting": setting, "puzzles": len(correct), "solved": float(correct.sum()),
+            "accuracy": 100 * correct.mean(), "ci_low": 100 * low, "ci_high": 100 * high, "rollout_steps": steps,
+            "lost": float((1 - correct.reindex(sorted(solved))).sum())}
+
+
+def methods(records: pd.DataFrame, wide: pd.DataFrame, cfg: SearchConfig, D: int, budgets: list) -> list[dict]:
+    """Independent best-Q@k for k = 1, 2, 4, .. K and adaptive width at each (K0, threshold, budget)."""
+    K = records.k.max() + 1
+    solved = set(best_q(records).pipe(lambda c: c[c == 1]).index)  # what best-Q@K solves: the new modes must keep it
+    mean_steps = records.groupby("puzzle").steps.mean()
+    rows = [point("independent", f"best-Q@{k}", rules.per_puzzle_at_k(records, "best_q", k)[0],
+                  k * mean_steps.sum(), solved) for k in curve_ks(K)]
+    # cap 256 where `extend` ran the rollouts past K (the puzzles of best Q < 1 at K), else cap K
+    grid = [(k0, t, 256, b) for k0, t, b in itertools.product((4, 8, 16), (0.0, 1.0), budgets)]
+    grid += [(k0, t, K, None) for k0, t in itertools.product((4, 8), (2.0, 4.0))]
+    for k0, threshold, cap, budget in grid:
+        if budget and budget < records.puzzle.nunique() * k0 * D:
+            continue  # the budget cannot pay for a first wave at D steps a rollout (ptrm.waves.check_budget)
+        w = waves.simulate(wide, replace(cfg, mode="waves", K=cap, k0=k0, q_threshold=threshold, budget=budget), D)
+        rows.append(point("adaptive width", f"K0={k0} q<{threshold:g} cap {cap} budget {budget or '-'}",
+                          best_q(w), int(w.steps.sum()), solved))
+    return rows
+
+
+def compare(args):
+    run = load_run(args.run)
+    records, D = run.records, run.manifest["search"]["D"]
+    extra = pd.read_parquet(args.extra / "records.parquet")
+    wide = sort_records(pd.concat([records, extra], ignore_index=True))
+    cfg = config_of(run.manifest)
+    everything = pd.DataFrame(methods(records, wide, cfg, D, [None, args.budget])).assign(panel="all")
+    pops = [pd.read_parquet(p / "records.parquet") for p in args.population]
+    subset = sorted(set(pops[0].puzzle))
+    on = lambda r: r[r.puzzle.isin(subset)]
+    part = methods(on(records), on(wide), cfg, D, [None])
+    solved = set(best_q(on(records)).pipe(lambda c: c[c == 1]).index)
+    for folder, pop in zip(args.population, pops):
+        seed = json.loads((folder / "run.json").read_text())["search"]["seed"]
+        part.append(point("population", f"K={pop.k.max() + 1} seed {seed}", best_q(pop), int(pop.steps.sum()), solved))
+    table = pd.concat([everything, pd.DataFrame(part).assign(panel="subset")], ignore_index=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "summary.md", "\n".join([
+        f"# Budget-matched comparison: {run.manifest['checkpoint']['path']}, sigma {cfg.sigma}, D={D}",
+        "", f"`all`: the {records.puzzle.nunique()} puzzles of {args.run}; `subset`: the {len(subset)} puzzles the "
+        f"population runs searched ({subset}). `lost`: puzzles best-Q over the run's K={records.k.max() + 1} "
+        "rollouts solves that the method does not.", "", markdown(table.round(2)), ""]))
+    figure(table, args.figure)
+    print(markdown(table.round(2)))
+
+
+def figure(table: pd.DataFrame, path: Path) -> None:
+    fig = Figure(figsize=(11, 4.2))
+    for ax, (panel, title) in zip(fig.subplots(1, 2), [("all", "all puzzles"), ("subset", "hard subset")]):
+        t = table[table.panel == panel]
+        for method, style in [("independent", "o-"), ("adaptive width", "s"), ("population", "^")]:
+            m = t[t.method == method]
+            if m.empty:
+                continue
+            err = [m.accuracy - m.ci_low, m.ci_high - m.accuracy]
+            ax.errorbar(m.rollout_steps, m.accuracy, yerr=err, fmt=style, capsize=3, label=method, alpha=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("rollout-steps (all puzzles together)")
+        ax.set_ylabel("best-Q solved (%)")
+        ax.set_title(f"{title} ({int(t.puzzles.iloc[0])} puzzles)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    save(fig, path)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -95,9 +187,16 @@ def main(argv=None):
     e.add_argument("--resampling", default="systematic")
     e.add_argument("--solved", type=int, default=10, help="how many solved puzzles to add to the unsolved ones")
     e.add_argument("--out", type=Path, required=True)
+    c = sub.add_parser("compare")
+    c.add_argument("run", type=Path)
+    c.add_argument("--extra", type=Path, required=True)
+    c.add_argument("--population", type=Path, nargs="+", required=True)
+    c.add_argument("--budget", type=int, default=100_774, help="the adaptive-width budget to match (rollout-steps)")
+    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--figure", type=Path, required=True)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    {"extend": extend, "population": population}[args.command](args)
+    {"extend": extend, "population": population, "compare": compare}[args.command](args)
 
 
 if __name__ == "__main__":
