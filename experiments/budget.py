@@ -4,6 +4,8 @@ accuracy-versus-rollout-steps plot, on the same puzzles.
     python experiments/budget.py extend RUN --K 256 --q-threshold 1 --out DIR   # rollouts k >= K_run of RUN's low-Q puzzles
     python experiments/budget.py population RUN --K 64 --seed 0 --solved 10 --out DIR   # the hard subset
     python experiments/budget.py compare RUN --extra DIR --population DIR [DIR ...] --out DIR --figure PNG
+    python experiments/budget.py deterministic RUN --out FILE   # the plain TRM's correctness per puzzle of RUN
+    python experiments/budget.py diagnostics RUN [RUN ...] --deterministic FILE --out FILE
 
 `extend` runs, for every puzzle of RUN whose best Q over its K_run rollouts is below --q-threshold, the rollouts
 k = K_run .. K-1 with RUN's own settings: the rollouts a wider run (or further waves of adaptive width, whose
@@ -36,9 +38,10 @@ import torch
 
 from matplotlib.figure import Figure
 
-from ptrm import metrics, rules, waves
+from ptrm import diagnostics, metrics, rules, tasks, waves
 from ptrm.checkpoint import load_checkpoint
-from ptrm.io import atomic_write_text
+from ptrm.evaluate import evaluate
+from ptrm.io import atomic_write, atomic_write_text
 from ptrm.plots import save
 from ptrm.report import curve_ks, markdown
 from ptrm.runner import PartStore
@@ -171,6 +174,38 @@ def figure(table: pd.DataFrame, path: Path) -> None:
     save(fig, path)
 
 
+def deterministic(args):
+    """The deterministic TRM (no noise, RUN's D and dtype) on RUN's puzzles: right or not, per puzzle (a manifest
+    keeps only its accuracy)."""
+    run = load_run(args.run)
+    m = run.manifest
+    ck = load_checkpoint(m["checkpoint"]["path"])
+    first, n = m["data"].get("offset", 0), m["data"]["n_puzzles"]
+    pset = ck.test_set().subset(slice(first, first + n))
+    res = evaluate(ck.model, pset, steps=m["search"]["D"], dtype=getattr(torch, m["search"]["dtype"]))
+    correct = tasks.get(pset.task).row_correct(res.preds[-1], pset)
+    table = pd.DataFrame({"puzzle": np.arange(first, first + n), "correct": correct})
+    with atomic_write(args.out) as tmp:
+        table.to_parquet(tmp, index=False)
+    print(f"deterministic: {int(correct.sum())}/{n} right (manifest: {m['deterministic']['exact_accuracy']:.3f})")
+
+
+def diagnostics_of(args):
+    """The label-free diagnostics of each run and their AUROCs against its labels, one table per run."""
+    baseline = pd.read_parquet(args.deterministic).set_index("puzzle").correct if args.deterministic else None
+    lines = ["# Diagnostics without labels, checked against the labels (ptrm.diagnostics)", "",
+             "search_helps: " + ("the deterministic TRM is wrong and the best-Q pick right" if args.deterministic
+                                 else "the best-Q pick is right although fewer than half of the rollouts are"), ""]
+    for folder in args.runs:
+        run = load_run(folder)
+        m = run.manifest
+        lines += [f"## {folder}", "", f"{m['data']['n_puzzles']} puzzles, K={m['search']['K']}, sigma "
+                  f"{m['search']['sigma']}, mode {m['search'].get('mode', 'independent')}", "",
+                  markdown(diagnostics.table(diagnostics.summary(run.records, baseline)).round(3)), ""]
+    atomic_write_text(args.out, "\n".join(lines))
+    print("\n".join(lines))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -194,9 +229,17 @@ def main(argv=None):
     c.add_argument("--budget", type=int, default=100_774, help="the adaptive-width budget to match (rollout-steps)")
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--figure", type=Path, required=True)
+    g = sub.add_parser("diagnostics")
+    g.add_argument("runs", type=Path, nargs="+")
+    g.add_argument("--deterministic", type=Path, help="the `deterministic` table of the runs' puzzles")
+    g.add_argument("--out", type=Path, required=True)
+    d = sub.add_parser("deterministic")
+    d.add_argument("run", type=Path)
+    d.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    {"extend": extend, "population": population, "compare": compare}[args.command](args)
+    {"extend": extend, "population": population, "compare": compare,
+     "diagnostics": diagnostics_of, "deterministic": deterministic}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ Checked against labels where the records have them (`correct`), as AUROCs over p
 go with the label; < 0.5: lower values do):
 
     pick_right    the best-Q pick is right
-    search_helps  the best-Q pick is right although fewer than half of the rollouts are: one rollout would
-                  likely have failed, the search found the answer
+    search_helps  the best-Q pick is right where the deterministic TRM is wrong (given its correctness per
+                  puzzle, `baseline`); else the best-Q pick is right although fewer than half of the
+                  rollouts are (one rollout would likely have failed). The second reads the labels of the
+                  rollouts themselves, so low stability goes with it partly by construction
 
 Works for every mode (independent, population, waves: puzzles may have different numbers of rollouts).
 """
@@ -30,8 +32,9 @@ DIAGNOSTICS = ("stability", "alignment", "entropy", "best_q")
 LABELS = ("pick_right", "search_helps")
 
 
-def per_puzzle(records: pd.DataFrame) -> pd.DataFrame:
-    """One row per puzzle: the diagnostics, and the labels (from `correct`)."""
+def per_puzzle(records: pd.DataFrame, baseline: pd.Series | None = None) -> pd.DataFrame:
+    """One row per puzzle: the diagnostics, and the labels (from `correct`; `baseline`: the deterministic TRM's
+    correctness, indexed by puzzle)."""
     counts = records.groupby(["puzzle", "answer_hash"]).size()
     n = records.groupby("puzzle").size()
     pick = (records.sort_values(["puzzle", "q_halt", "k"], ascending=[True, False, True])
@@ -40,15 +43,16 @@ def per_puzzle(records: pd.DataFrame) -> pd.DataFrame:
     modal = counts.groupby("puzzle").max()
     picked = counts.reindex(pd.MultiIndex.from_arrays([pick.index, pick.answer_hash])).to_numpy()
     entropy = (-share * np.log(share)).groupby("puzzle").sum() / np.log(n.where(n > 1, np.e))
-    right = records.groupby("puzzle").correct.mean()
+    right = pick.correct.astype(bool)
+    failed = (~baseline.reindex(pick.index).astype(bool) if baseline is not None
+              else records.groupby("puzzle").correct.mean() < 0.5)
     return pd.DataFrame({"stability": modal / n, "alignment": picked / modal.to_numpy(), "entropy": entropy,
-                         "best_q": pick.q_halt, "pick_right": pick.correct.astype(bool),
-                         "search_helps": pick.correct.astype(bool) & (right < 0.5)})
+                         "best_q": pick.q_halt, "pick_right": right, "search_helps": right & failed})
 
 
-def summary(records: pd.DataFrame) -> dict:
+def summary(records: pd.DataFrame, baseline: pd.Series | None = None) -> dict:
     """Per run: each diagnostic's mean over puzzles and its AUROC for each label (what the manifest stores)."""
-    table = per_puzzle(records)
+    table = per_puzzle(records, baseline)
     return {"n_puzzles": len(table),
             "mean": {d: float(table[d].mean()) for d in DIAGNOSTICS},
             "auroc": {label: {d: auroc(table[d].to_numpy(), table[label].to_numpy()) for d in DIAGNOSTICS}

@@ -44,3 +44,10 @@ def test_puzzles_may_have_different_numbers_of_rollouts():
     uneven = records({0: [(1, 2.0, True)], 1: [(1, 0.0, False), (2, 1.0, True)]})  # a waves run
     t = diagnostics.per_puzzle(uneven)
     np.testing.assert_allclose(t.entropy, [0.0, 1.0])
+
+
+def test_with_the_deterministic_models_correctness_search_helps_where_it_failed():
+    baseline = pd.Series([True, False, False], index=[0, 1, 2])  # the plain TRM solves puzzle 0 only
+    t = diagnostics.per_puzzle(RUN, baseline)
+    assert t.search_helps.tolist() == [False, True, False]
+    assert diagnostics.per_puzzle(RUN, pd.Series([False, True, False])).search_helps.tolist() == [True, False, False]
