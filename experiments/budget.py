@@ -89,10 +89,11 @@ def population(args):
     solved = run.records.groupby("puzzle").correct.any()
     hard = solved[~solved].index.to_list()
     sample = sorted(np.random.default_rng(0).choice(solved[solved].index, args.solved, replace=False).tolist())
+    rule = {"give_up_q": None} if args.no_give_up else {}
     puzzles = sorted(hard + sample)
     print(f"unsolved by any rollout: {hard}; solved sample: {sample}", file=sys.stderr)
     cfg = config_of(run.manifest, K=args.K, seed=args.seed, mode="population", temperature=args.temperature,
-                    resampling=args.resampling).validate()
+                    resampling=args.resampling, **rule).validate()
     run_items(run, [WorkItem(p, p + 1, 0, args.K) for p in puzzles], cfg, args.out,
               {"population_of": str(args.run), "unsolved": hard, "solved_sample": sample})
 
@@ -103,20 +104,25 @@ def best_q(records: pd.DataFrame) -> pd.Series:
     return ranked.groupby("puzzle").head(1).set_index("puzzle").correct.astype(float)
 
 
-def point(method: str, setting: str, correct: pd.Series, steps: float, solved: set) -> dict:
+def point(method: str, setting: str, correct: pd.Series, steps: float, solved: set, baseline: set) -> dict:
+    """One method's accuracy (% with its bootstrap interval over puzzles) at its rollout-steps; `lost`: of the
+    puzzles best-Q over the run's K solves (`solved`) and of those the deterministic TRM solves (`baseline`), how many (in
+    expectation) the method does not."""
     low, high = metrics.mean_ci(correct.to_numpy())
+    lost = lambda puzzles: float((1 - correct.reindex(sorted(puzzles & set(correct.index)))).sum())
     return {"method": method, "setting": setting, "puzzles": len(correct), "solved": float(correct.sum()),
             "accuracy": 100 * correct.mean(), "ci_low": 100 * low, "ci_high": 100 * high, "rollout_steps": steps,
-            "lost": float((1 - correct.reindex(sorted(solved))).sum())}
+            "lost_vs_K": lost(solved), "lost_vs_deterministic": lost(baseline)}
 
 
-def methods(records: pd.DataFrame, wide: pd.DataFrame, cfg: SearchConfig, D: int, budgets: list) -> list[dict]:
+def methods(records: pd.DataFrame, wide: pd.DataFrame, cfg: SearchConfig, D: int, budgets: list,
+            baseline: set) -> list[dict]:
     """Independent best-Q@k for k = 1, 2, 4, .. K and adaptive width at each (K0, threshold, budget)."""
     K = records.k.max() + 1
     solved = set(best_q(records).pipe(lambda c: c[c == 1]).index)  # what best-Q@K solves: the new modes must keep it
     mean_steps = records.groupby("puzzle").steps.mean()
     rows = [point("independent", f"best-Q@{k}", rules.per_puzzle_at_k(records, "best_q", k)[0],
-                  k * mean_steps.sum(), solved) for k in curve_ks(K)]
+                  k * mean_steps.sum(), solved, baseline) for k in curve_ks(K)]
     # cap 256 where `extend` ran the rollouts past K (the puzzles of best Q < 1 at K), else cap K
     grid = [(k0, t, 256, b) for k0, t, b in itertools.product((4, 8, 16), (0.0, 1.0), budgets)]
     grid += [(k0, t, K, None) for k0, t in itertools.product((4, 8), (2.0, 4.0))]
@@ -125,32 +131,38 @@ def methods(records: pd.DataFrame, wide: pd.DataFrame, cfg: SearchConfig, D: int
             continue  # the budget cannot pay for a first wave at D steps a rollout (ptrm.waves.check_budget)
         w = waves.simulate(wide, replace(cfg, mode="waves", K=cap, k0=k0, q_threshold=threshold, budget=budget), D)
         rows.append(point("adaptive width", f"K0={k0} q<{threshold:g} cap {cap} budget {budget or '-'}",
-                          best_q(w), int(w.steps.sum()), solved))
+                          best_q(w), int(w.steps.sum()), solved, baseline))
     return rows
 
 
 def compare(args):
+    det = pd.read_parquet(args.deterministic)
+    baseline = set(det.puzzle[det.correct])
     run = load_run(args.run)
     records, D = run.records, run.manifest["search"]["D"]
     extra = pd.read_parquet(args.extra / "records.parquet")
     wide = sort_records(pd.concat([records, extra], ignore_index=True))
     cfg = config_of(run.manifest)
-    everything = pd.DataFrame(methods(records, wide, cfg, D, [None, args.budget])).assign(panel="all")
+    everything = pd.DataFrame(methods(records, wide, cfg, D, [None, args.budget], baseline)).assign(panel="all")
     pops = [pd.read_parquet(p / "records.parquet") for p in args.population]
     subset = sorted(set(pops[0].puzzle))
     on = lambda r: r[r.puzzle.isin(subset)]
-    part = methods(on(records), on(wide), cfg, D, [None])
+    part = methods(on(records), on(wide), cfg, D, [None], baseline)
     solved = set(best_q(on(records)).pipe(lambda c: c[c == 1]).index)
     for folder, pop in zip(args.population, pops):
-        seed = json.loads((folder / "run.json").read_text())["search"]["seed"]
-        part.append(point("population", f"K={pop.k.max() + 1} seed {seed}", best_q(pop), int(pop.steps.sum()), solved))
+        search = json.loads((folder / "run.json").read_text())["search"]
+        setting = f"K={pop.k.max() + 1} T={search['temperature']:g} seed {search['seed']}" + (
+            " no give-up" if search["give_up_q"] is None else "")
+        part.append(point("population", setting, best_q(pop), int(pop.steps.sum()), solved, baseline))
     table = pd.concat([everything, pd.DataFrame(part).assign(panel="subset")], ignore_index=True)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "summary.md", "\n".join([
         f"# Budget-matched comparison: {run.manifest['checkpoint']['path']}, sigma {cfg.sigma}, D={D}",
         "", f"`all`: the {records.puzzle.nunique()} puzzles of {args.run}; `subset`: the {len(subset)} puzzles the "
-        f"population runs searched ({subset}). `lost`: puzzles best-Q over the run's K={records.k.max() + 1} "
-        "rollouts solves that the method does not.", "", markdown(table.round(2)), ""]))
+        f"population runs searched ({subset}). Lost: puzzles best-Q over the run's K={records.k.max() + 1} "
+        f"rollouts solves that the method does not (`lost_vs_K`), and of the {len(baseline)} the deterministic TRM "
+        "solves (`lost_vs_deterministic`); expectations over k-subsets for best-Q@k.", "",
+        markdown(table.round(2)), ""]))
     figure(table, args.figure)
     print(markdown(table.round(2)))
 
@@ -184,7 +196,8 @@ def deterministic(args):
     pset = ck.test_set().subset(slice(first, first + n))
     res = evaluate(ck.model, pset, steps=m["search"]["D"], dtype=getattr(torch, m["search"]["dtype"]))
     correct = tasks.get(pset.task).row_correct(res.preds[-1], pset)
-    table = pd.DataFrame({"puzzle": np.arange(first, first + n), "correct": correct})
+    table = pd.DataFrame({"puzzle": np.arange(first, first + n), "correct": correct,
+                          "checkpoint_sha256": m["checkpoint"]["sha256"]})
     with atomic_write(args.out) as tmp:
         table.to_parquet(tmp, index=False)
     print(f"deterministic: {int(correct.sum())}/{n} right (manifest: {m['deterministic']['exact_accuracy']:.3f})")
@@ -192,15 +205,17 @@ def deterministic(args):
 
 def diagnostics_of(args):
     """The label-free diagnostics of each run and their AUROCs against its labels, one table per run."""
-    baseline = pd.read_parquet(args.deterministic).set_index("puzzle").correct if args.deterministic else None
-    lines = ["# Diagnostics without labels, checked against the labels (ptrm.diagnostics)", "",
-             "search_helps: " + ("the deterministic TRM is wrong and the best-Q pick right" if args.deterministic
-                                 else "the best-Q pick is right although fewer than half of the rollouts are"), ""]
+    det = pd.read_parquet(args.deterministic) if args.deterministic else None
+    lines = ["# Diagnostics without labels, checked against the labels (ptrm.diagnostics)", ""]
     for folder in args.runs:
         run = load_run(folder)
         m = run.manifest
+        mine = det is not None and (det.checkpoint_sha256 == m["checkpoint"]["sha256"]).all()
+        baseline = det.set_index("puzzle").correct if mine else None
+        helps = ("the deterministic TRM is wrong and the best-Q pick right" if mine else "the best-Q pick is right "
+                 "although fewer than half of the rollouts are (no deterministic table of this checkpoint)")
         lines += [f"## {folder}", "", f"{m['data']['n_puzzles']} puzzles, K={m['search']['K']}, sigma "
-                  f"{m['search']['sigma']}, mode {m['search'].get('mode', 'independent')}", "",
+                  f"{m['search']['sigma']}, mode {m['search'].get('mode', 'independent')}; search_helps: {helps}", "",
                   markdown(diagnostics.table(diagnostics.summary(run.records, baseline)).round(3)), ""]
     atomic_write_text(args.out, "\n".join(lines))
     print("\n".join(lines))
@@ -221,12 +236,14 @@ def main(argv=None):
     e.add_argument("--temperature", type=float, default=1.0)
     e.add_argument("--resampling", default="systematic")
     e.add_argument("--solved", type=int, default=10, help="how many solved puzzles to add to the unsolved ones")
+    e.add_argument("--no-give-up", action="store_true", help="RUN's stopping rule without its give-up part")
     e.add_argument("--out", type=Path, required=True)
     c = sub.add_parser("compare")
     c.add_argument("run", type=Path)
     c.add_argument("--extra", type=Path, required=True)
     c.add_argument("--population", type=Path, nargs="+", required=True)
     c.add_argument("--budget", type=int, default=100_774, help="the adaptive-width budget to match (rollout-steps)")
+    c.add_argument("--deterministic", type=Path, required=True, help="the `deterministic` table of RUN's puzzles")
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--figure", type=Path, required=True)
     g = sub.add_parser("diagnostics")
