@@ -47,7 +47,7 @@ def command(ckpt, arch, task, device, data, limit, offset, search_cfg, workers, 
     click.echo("\ndiagnostics from the records alone (AUROCs against the labels; docs/method.md)")
     click.echo(report.markdown(diagnostics.table(m["diagnostics"])))
     c = report.compute_per_puzzle(run, usd_per_hour)
-    click.echo(f"per puzzle: {c['flops'] / 1e9:.1f} GFLOP ({c['steps'] / cfg.K:.2f} steps per rollout), "
+    click.echo(f"per puzzle: {c['flops'] / 1e9:.1f} GFLOP ({c['steps'] * m['data']['n_puzzles'] / len(run.records):.2f} steps per rollout), "
                f"{c['seconds']:.3f} s, ${c['usd']:.6f} at ${usd_per_hour}/h")
     click.echo(f"records: {out}/records.parquet")
 

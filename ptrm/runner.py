@@ -56,6 +56,8 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     chosen = pset.subset(window)
     check_compatible(ckpt.model, chosen)
     D = cfg.D or ckpt.cfg.halt_max_steps
+    if cfg.mode == "waves":
+        waves.check_budget(cfg, n, D)
     backend = backend or LocalBackend(ckpt.model)
     dtype, why = hardware.resolve_dtype(cfg.dtype, ckpt.model.device)
     # workers get the dtype and batch size chosen here, and the manifest says which they were
@@ -71,7 +73,7 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     with tqdm(total=n * cfg.K, initial=sum(map(len, found)), unit="rollout",
               desc=f"search K={cfg.K} sigma={cfg.sigma}", disable=not progress) as bar:
         todo = [item for item in items if item not in done]
-        stream = (waves.run(backend, pset, todo, cfg, D, n, found) if cfg.mode == "waves"
+        stream = (waves.run(backend, pset, todo, cfg, D, found) if cfg.mode == "waves"
                   else backend.map(pset, todo, cfg))
         for records in stream:
             found.append(records)

@@ -64,11 +64,10 @@ def _split(puzzles: list, ks: tuple, chunk_size: int) -> list:
     return [WorkItem(puzzles[0], puzzles[-1] + 1, k, min(k + chunk_size, ks[1])) for k in range(ks[0], ks[1], chunk_size)]
 
 
-def run(backend, pset, items: list, cfg, D: int, n_puzzles: int, done=()):
+def run(backend, pset, items: list, cfg, D: int, done=()):
     """A waves search through `backend`, yielding each work item's records with their `wave` (as Backend.map
     does): `items` are wave 0's work items still to run, `done` the records of those already run (a resumed
-    search). Refuses a budget below one wave before any work."""
-    check_budget(cfg, n_puzzles, D)
+    search). run_search has checked the budget (`check_budget`)."""
     seen, wave = list(done), 0
     while items:
         for records in backend.map(pset, items, cfg):
