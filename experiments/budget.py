@@ -125,6 +125,7 @@ def methods(records: pd.DataFrame, wide: pd.DataFrame, cfg: SearchConfig, D: int
                   k * mean_steps.sum(), solved, baseline) for k in curve_ks(K)]
     # cap 256 where `extend` ran the rollouts past K (the puzzles of best Q < 1 at K), else cap K
     grid = [(k0, t, 256, b) for k0, t, b in itertools.product((4, 8, 16), (0.0, 1.0), budgets)]
+    grid += [(k0, 4.0, 256, None) for k0 in (4, 8, 16)]
     grid += [(k0, t, K, None) for k0, t in itertools.product((4, 8), (2.0, 4.0))]
     for k0, threshold, cap, budget in grid:
         if budget and budget < records.puzzle.nunique() * k0 * D:
@@ -138,6 +139,7 @@ def methods(records: pd.DataFrame, wide: pd.DataFrame, cfg: SearchConfig, D: int
 def compare(args):
     det = pd.read_parquet(args.deterministic)
     baseline = set(det.puzzle[det.correct])
+    print(f"deterministic TRM: {len(baseline)} of {len(det)} right", file=sys.stderr)
     run = load_run(args.run)
     records, D = run.records, run.manifest["search"]["D"]
     extra = pd.read_parquet(args.extra / "records.parquet")
