@@ -1,7 +1,6 @@
 """Adaptive width (ptrm.waves): waves of K0 rollouts where Q says a puzzle is unsolved, within a rollout-step budget."""
 import logging
 
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
