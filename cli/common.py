@@ -14,7 +14,8 @@ from ptrm.evaluate import check_compatible
 from ptrm.data import load_puzzles
 from ptrm.presets import PRESETS, preset
 from ptrm.tasks.command_options import stack
-from ptrm.search import DTYPES, NOISE_TARGETS, SIGMA_SCALES, SearchConfig
+from ptrm.population import RESAMPLING
+from ptrm.search import DTYPES, MODES, NOISE_TARGETS, SIGMA_SCALES, SearchConfig
 
 
 checkpoint_options = stack([
@@ -72,12 +73,20 @@ _SEARCH_FLAGS = {
     "give_up_q": (("--give-up-q",), "Adaptive: stop a rollout whose q_halt logit is at most this at step "
                                     "--give-up-step or later (it is confident it is wrong; default: off)."),
     "give_up_step": (("--give-up-step",), "The first supervision step at which --give-up-q applies."),
+    "mode": (("--mode",), "independent: K independent rollouts (the paper); population: K particles resampled by "
+                          "Q between steps; waves: adaptive width, K0 rollouts per wave up to K (docs/method.md)."),
+    "temperature": (("--temperature",), "Population: resampling weights softmax(q_halt / temperature)."),
+    "resampling": (("--resampling",), "Population: the resampling scheme."),
+    "k0": (("--k0",), "Waves: rollouts per puzzle in each wave (K0)."),
+    "q_threshold": (("--q-threshold",), "Waves: a puzzle gets another wave while its best q_halt is below this."),
+    "budget": (("--budget",), "Waves: rollout-steps for the whole run, never exceeded (default: only K caps it)."),
 }
-_CHOICES = {"noise_on": NOISE_TARGETS, "sigma_scale": SIGMA_SCALES, "dtype": DTYPES}
+_CHOICES = {"noise_on": NOISE_TARGETS, "sigma_scale": SIGMA_SCALES, "dtype": DTYPES, "mode": MODES,
+            "resampling": RESAMPLING}
 # the noise is seeded by a signed 64-bit integer: a larger seed would wrap onto another's records
 _RANGES = {"seed": click.IntRange(0, 2**63 - 1)}
 # the type of fields whose default None means off or auto
-_OPTIONAL = {"D": int, "chunk_size": int, "halt_q": float, "stop_q": float, "give_up_q": float}
+_OPTIONAL = {"D": int, "chunk_size": int, "halt_q": float, "stop_q": float, "give_up_q": float, "budget": int}
 
 
 def search_option(name: str, default=None):

@@ -6,7 +6,7 @@ import numpy as np
 
 from .common import (backend_options, budget_options, check_budget, checkpoint_options, data_options,
                      open_checkpoint, open_puzzles, quiet_option, search_options, task_options)
-from ptrm import report, tasks
+from ptrm import diagnostics, report, tasks, waves
 from ptrm.backends import make_backend
 from ptrm.errors import PtrmError
 from ptrm.runfolder import PARTS, claim, unique_name
@@ -54,12 +54,17 @@ def command(ckpt, arch, task, device, data, limit, offset, search_cfg, backend_s
     m = run.manifest
     click.echo(f"\n{m['data']['n_puzzles']} puzzles (from #{offset}) of {pset.source}; K={cfg.K}, "
                f"D={m['search']['D']}, sigma={cfg.sigma} ({cfg.sigma_scale}), noise on {cfg.noise_on}, seed {cfg.seed}")
-    click.echo(report.markdown(report.rule_table(run)))
-    for heading, table in tasks.get(pset.task).search_tables(run):
-        click.echo(f"\n{heading}")
-        click.echo(report.markdown(table))
+    if cfg.mode == "waves":  # puzzles have different numbers of rollouts: no @K table
+        click.echo(report.markdown(waves.summary(run.records)))
+    else:
+        click.echo(report.markdown(report.rule_table(run)))
+        for heading, table in tasks.get(pset.task).search_tables(run):
+            click.echo(f"\n{heading}")
+            click.echo(report.markdown(table))
+    click.echo("\ndiagnostics from the records alone (AUROCs against the labels; docs/method.md)")
+    click.echo(report.markdown(diagnostics.table(m["diagnostics"])))
     c = report.compute_per_puzzle(run, usd_per_hour)
-    click.echo(f"per puzzle: {c['flops'] / 1e9:.1f} GFLOP ({c['steps'] / cfg.K:.2f} steps per rollout), "
+    click.echo(f"per puzzle: {c['flops'] / 1e9:.1f} GFLOP ({c['steps'] * m['data']['n_puzzles'] / len(run.records):.2f} steps per rollout), "
                f"{c['seconds']:.3f} s, ${c['usd']:.6f} at ${usd_per_hour}/h")
     click.echo(f"records: {out}/records.parquet")
 

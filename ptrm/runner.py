@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 import ptrm
-from ptrm import adaptive, hardware, metrics, noise, tasks
+from ptrm import adaptive, diagnostics, hardware, metrics, noise, tasks, waves
 from ptrm.backends import LocalBackend
 from ptrm.errors import PtrmError
 from ptrm.evaluate import check_compatible, deterministic_config, figures
@@ -58,12 +58,14 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     chosen = pset.subset(window)
     check_compatible(ckpt.model, chosen)
     D = cfg.D or ckpt.cfg.halt_max_steps
+    if cfg.mode == "waves":
+        waves.check_budget(cfg, n, D)
     backend = backend or LocalBackend(ckpt.model)
     plan = ExecutionPlan.resolve(ckpt.model.device, cfg.dtype, cfg.chunk_size)
     # workers get the plan made here, and the manifest says which dtype and batch size it chose
     cfg = replace(cfg, dtype=plan.dtype_name, chunk_size=plan.chunk_size)
     items = [replace(item, p0=item.p0 + offset, p1=item.p1 + offset)
-             for item in work_items(n, cfg.K, cfg.chunk_size, whole_puzzles=cfg.stop_q is not None)]
+             for item in work_items(n, cfg.first_width, cfg.chunk_size, whole_puzzles=cfg.whole_puzzles)]
     store = PartStore(parts) if parts else None
     if store:
         store.check(resume_settings(ckpt, chosen, cfg, offset))
@@ -75,7 +77,10 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
     labelled = bool((chosen.labels != IGNORE_LABEL).any())
     with SearchProgress(f"search K={cfg.K} sigma={cfg.sigma}", n, cfg.K, D, labelled, found, show=progress) as bar:
         backend.on_step = bar.step
-        for records in backend.map(pset, [item for item in items if item not in done], cfg, plan):
+        todo = [item for item in items if item not in done]
+        stream = (waves.run(backend, pset, todo, cfg, plan, D, found) if cfg.mode == "waves"
+                  else backend.map(pset, todo, cfg, plan))
+        for records in stream:
             check_finite(records, ckpt.path)  # at the first item, not after the whole search
             found.append(records)
             if store:
@@ -99,6 +104,7 @@ def run_search(ckpt, pset: PuzzleSet, cfg: SearchConfig, backend=None, progress:
         "rollout_steps": rollout_steps,
         "flops_per_rollout": flops_total / len(records),  # the mean: D steps' worth each with fixed D
         "flops_total": flops_total,
+        "diagnostics": diagnostics.summary(records),
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -186,7 +192,7 @@ def best_q_answers(model: TRM, pset: PuzzleSet, cfg: SearchConfig) -> tuple[np.n
     check_compatible(model, pset)
     plan = ExecutionPlan.resolve(model.device, cfg.dtype, cfg.chunk_size)
     parts, last = [], []
-    for item in work_items(len(pset), cfg.K, plan.chunk_size, whole_puzzles=cfg.stop_q is not None):
+    for item in work_items(len(pset), cfg.K, plan.chunk_size, whole_puzzles=cfg.whole_puzzles):
         last.append(LastStep())
         parts.append(run_work_item(model, pset, item, cfg, plan, observe=last[-1]))
     records = pd.concat(parts, ignore_index=True)

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ptrm import adaptive, noise, tasks
+from ptrm import adaptive, noise, population, tasks
 from ptrm.errors import PtrmError
 from ptrm.model import TRM
 from ptrm.plan import ExecutionPlan
@@ -44,6 +44,7 @@ from ptrm.puzzles import PuzzleSet, exact_and_cell
 NOISE_TARGETS = ("z", "y", "both")
 SIGMA_SCALES = ("absolute", "relative")  # sigma as is, or times the perturbed state's RMS per token
 DTYPES = ("auto", "float32", "bfloat16")  # activation dtypes; auto = bf16 where the hardware computes it
+MODES = ("independent", "population", "waves")  # K independent rollouts | ptrm.population | ptrm.waves
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,13 @@ class SearchConfig:
     stop_q: float | None = None  # stop all of a puzzle's rollouts once one has q_halt >= stop_q
     give_up_q: float | None = None  # stop a rollout whose q_halt <= give_up_q at step >= give_up_step
     give_up_step: int = 8       # (1-based) the first step at which a rollout may give up: half of N_sup = 16
+    # Beyond independent rollouts (off by default): population search (ptrm.population), adaptive width (ptrm.waves).
+    mode: str = "independent"   # "independent" | "population" (K particles resampled by Q) | "waves" (K: the cap)
+    temperature: float = 1.0    # population: particles are resampled with weights softmax(q_halt / temperature)
+    resampling: str = "systematic"  # population: "systematic" | "residual"
+    k0: int = 16                # waves: K0, rollouts per puzzle in each wave
+    q_threshold: float = 1.0    # waves: a puzzle gets another wave while its best q_halt is below this
+    budget: int | None = None   # waves: rollout-steps for the whole run (None: only the cap K limits the waves)
 
     def validate(self) -> "SearchConfig":
         # Every number by its declared type first, so a field added later (a threshold, a rate) is refused
@@ -94,12 +102,35 @@ class SearchConfig:
             raise PtrmError(f"--settle must be >= 0, got {self.settle}")
         if self.give_up_step < 1:
             raise PtrmError(f"--give-up-step must be >= 1, got {self.give_up_step}")
+        if self.mode not in MODES:
+            raise PtrmError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if not self.temperature > 0:
+            raise PtrmError(f"--temperature must be > 0, got {self.temperature}")
+        if self.resampling not in population.RESAMPLING:
+            raise PtrmError(f"--resampling must be one of {', '.join(population.RESAMPLING)}, got {self.resampling!r}")
+        if self.mode == "waves":
+            if not 1 <= self.k0 <= self.K:
+                raise PtrmError(f"--k0 must lie in 1..K={self.K} (the cap on rollouts per puzzle), got {self.k0}")
+            if self.stop_q is not None:  # it stops a puzzle's rollouts together, so a wave would change them
+                raise PtrmError("--stop-q cannot be used with --mode waves (use --halt-q, --settle, --give-up-q)")
+        if self.budget is not None and self.mode != "waves":
+            raise PtrmError(f"--budget applies to --mode waves only (mode {self.mode} runs K x D rollout-steps)")
         return self
 
     @property
     def adaptive(self) -> bool:
         """Whether a stopping rule is on (else every rollout runs D steps)."""
         return self.halt_q is not None or self.settle > 0 or self.stop_q is not None or self.give_up_q is not None
+
+    @property
+    def whole_puzzles(self) -> bool:
+        """Whether a work item must hold all K rollouts of its puzzles (stop_q and resampling decide per puzzle)."""
+        return self.stop_q is not None or self.mode == "population"
+
+    @property
+    def first_width(self) -> int:
+        """Rollouts per puzzle of the first work items: K, or K0 for adaptive width (ptrm.waves adds the rest)."""
+        return self.k0 if self.mode == "waves" else self.K
 
     @property
     def rule(self) -> dict:
@@ -182,8 +213,9 @@ def run_work_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig
     running (indices into the item's rollouts, puzzle-major): what the records do not keep (states, logits).
     `on_step(rows)`, if given, hears of every supervision step and how many rollouts it ran (progress).
     """
-    if cfg.stop_q is not None and (item.k0, item.k1) != (0, cfg.K):
-        raise PtrmError(f"stop_q needs all K={cfg.K} rollouts of a puzzle in one item, got k {item.k0}..{item.k1}")
+    if cfg.whole_puzzles and (item.k0, item.k1) != (0, cfg.K):
+        raise PtrmError(f"{'stop_q' if cfg.stop_q is not None else 'population search'} needs all K={cfg.K} "
+                        f"rollouts of a puzzle in one item, got k {item.k0}..{item.k1}")
     device = model.device
     dtype = plan.dtype
     D = cfg.D or model.cfg.halt_max_steps  # D: supervision steps
@@ -204,13 +236,20 @@ def run_work_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig
     unchanged = np.zeros(n, dtype=np.int64)   # steps since the rollout's answer last changed
     if cfg.per_step:
         q_steps, correct_steps, hash_steps = (np.zeros((n, D), t) for t in (np.float32, bool, np.int64))
+    resampler = population.Resampler(cfg, puzzles, ks, D) if cfg.mode == "population" else None
     for t in range(D):
+        if resampler and t:  # population search: each running particle continues a parent chosen by Q
+            src, at = resampler.resample(t, running, q_halt)
+            at = torch.from_numpy(at).to(device)
+            zH, zL = zH[at], zL[at]
+            for a in [preds, unchanged] + ([q_steps, correct_steps, hash_steps] if cfg.per_step else []):
+                a[running] = a[src]
         if cfg.sigma > 0:
             zH, zL = add_noise(zH, zL, cfg, *rollouts, t)
         (zH, zL), logits, q = model.step((zH, zL), x)
         if on_step:
             on_step(len(running))
-        if not (cfg.adaptive or cfg.per_step or observe or t == D - 1):
+        if not (cfg.adaptive or cfg.per_step or observe or resampler or t == D - 1):
             continue  # nothing reads this step's outputs: leave them on the device
         answer, q = logits.argmax(-1).cpu().numpy(), q.cpu().numpy()
         if t:
@@ -243,6 +282,8 @@ def run_work_item(model: TRM, pset: PuzzleSet, item: WorkItem, cfg: SearchConfig
         records["q_steps"] = list(np.take_along_axis(q_steps, upto, 1))
         records["correct_steps"] = list(np.take_along_axis(correct_steps, upto, 1))
         records["hash_steps"] = list(np.take_along_axis(hash_steps, upto, 1))
+    if resampler:
+        records["parents"] = list(resampler.parents)
     return records
 
 

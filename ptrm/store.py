@@ -15,8 +15,10 @@ import pandas as pd
 
 from ptrm.errors import PtrmError
 from ptrm.io import atomic_write, atomic_write_text
+from ptrm import waves
 from ptrm.runfolder import MANIFEST, PARTS, beside, swap, tidy
 from ptrm.runner import SearchRun, check_finite
+from ptrm.search import SearchConfig
 
 RECORDS = "records.parquet"
 
@@ -24,7 +26,9 @@ RECORDS = "records.parquet"
 def check_records(run: SearchRun) -> None:
     """Refuse records that cannot be a finished run: one row per puzzle x rollout, every q_halt finite."""
     records, n, K = run.records, run.manifest["data"]["n_puzzles"], run.manifest["search"]["K"]
-    if len(records) != n * K:
+    if run.manifest["search"].get("mode") == "waves":  # puzzles end with K0..K rollouts
+        waves.check_records(records, n, SearchConfig(**{f: run.manifest["search"][f] for f in ("K", "k0")}))
+    elif len(records) != n * K:
         raise PtrmError(f"search produced {len(records)} records, expected {n} puzzles x K={K} = {n * K}; "
                         f"nothing saved")
     check_finite(records, run.manifest["checkpoint"]["path"])
