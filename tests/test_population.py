@@ -9,7 +9,8 @@ from ptrm import population
 from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
 from ptrm.runner import run_search
-from ptrm.search import SearchConfig
+from ptrm.plan import ExecutionPlan
+from ptrm.search import SearchConfig, WorkItem, run_work_item
 
 
 def search(ckpt_path, puzzles, **kw):
@@ -106,7 +107,6 @@ def test_population_search_from_the_command_line_prints_the_diagnostics(tiny_ckp
 
 
 def test_population_needs_whole_puzzles_in_an_item(tiny_ckpt, puzzles):
-    from ptrm.search import WorkItem, run_work_item
     with pytest.raises(PtrmError, match="population search needs all K=6"):
         run_work_item(load_checkpoint(tiny_ckpt).model, puzzles, WorkItem(0, 1, 0, 3),
-                      SearchConfig(K=6, mode="population"))
+                      SearchConfig(K=6, mode="population"), ExecutionPlan.resolve("cpu", "float32"))

@@ -1,11 +1,11 @@
 """The budget-matched comparison (issue 33): independent best-of-K, adaptive width and population search on one
 accuracy-versus-rollout-steps plot, on the same puzzles.
 
-    python experiments/budget.py extend RUN --K 256 --q-threshold 1 --out DIR   # rollouts k >= K_run of RUN's low-Q puzzles
-    python experiments/budget.py population RUN --K 64 --seed 0 --solved 10 --out DIR   # the hard subset
-    python experiments/budget.py compare RUN --extra DIR --population DIR [DIR ...] --out DIR --figure PNG
-    python experiments/budget.py deterministic RUN --out FILE   # the plain TRM's correctness per puzzle of RUN
-    python experiments/budget.py diagnostics RUN [RUN ...] --deterministic FILE --out FILE
+    python experiments/modes.py extend RUN --K 256 --q-threshold 1 --out DIR   # rollouts k >= K_run of RUN's low-Q puzzles
+    python experiments/modes.py population RUN --K 64 --seed 0 --solved 10 --out DIR   # the hard subset
+    python experiments/modes.py compare RUN --extra DIR --population DIR [DIR ...] --out DIR --figure PNG
+    python experiments/modes.py deterministic RUN --out FILE   # the plain TRM's correctness per puzzle of RUN
+    python experiments/modes.py diagnostics RUN [RUN ...] --deterministic FILE --out FILE
 
 `extend` runs, for every puzzle of RUN whose best Q over its K_run rollouts is below --q-threshold, the rollouts
 k = K_run .. K-1 with RUN's own settings: the rollouts a wider run (or further waves of adaptive width, whose
@@ -38,13 +38,14 @@ import torch
 
 from matplotlib.figure import Figure
 
-from ptrm import diagnostics, metrics, rules, tasks, waves
+from ptrm import diagnostics, metrics, rules, waves
 from ptrm.checkpoint import load_checkpoint
 from ptrm.evaluate import evaluate
 from ptrm.io import atomic_write, atomic_write_text
 from ptrm.plots import save
 from ptrm.report import curve_ks, markdown
-from ptrm.runner import PartStore
+from ptrm.plan import ExecutionPlan
+from ptrm.runfolder import PartStore
 from ptrm.search import SearchConfig, WorkItem, run_work_item, sort_records
 from ptrm.store import load_run
 
@@ -62,10 +63,11 @@ def run_items(run, items, cfg, out: Path, what: dict) -> None:
     (out / "parts").mkdir(parents=True, exist_ok=True)
     done = store.load(items)
     parts = list(done.values())
+    plan = ExecutionPlan.resolve(ck.model.device, cfg.dtype, cfg.chunk_size)
     for item in items:
         if item in done:
             continue
-        parts.append(run_work_item(ck.model, pset, item, cfg))
+        parts.append(run_work_item(ck.model, pset, item, cfg, plan))
         store.save(parts[-1], 0.0)
         print(f"puzzle {item.p0}: {int(parts[-1].steps.sum())} rollout-steps", file=sys.stderr, flush=True)
     records = sort_records(pd.concat(parts, ignore_index=True))
@@ -196,8 +198,8 @@ def deterministic(args):
     ck = load_checkpoint(m["checkpoint"]["path"])
     first, n = m["data"].get("offset", 0), m["data"]["n_puzzles"]
     pset = ck.test_set().subset(slice(first, first + n))
-    res = evaluate(ck.model, pset, steps=m["search"]["D"], dtype=getattr(torch, m["search"]["dtype"]))
-    correct = tasks.get(pset.task).row_correct(res.preds[-1], pset)
+    plan = ExecutionPlan.resolve(ck.model.device, m["search"]["dtype"])
+    correct = evaluate(ck.model, pset, plan, steps=m["search"]["D"]).records["correct"].to_numpy()
     table = pd.DataFrame({"puzzle": np.arange(first, first + n), "correct": correct,
                           "checkpoint_sha256": m["checkpoint"]["sha256"]})
     with atomic_write(args.out) as tmp:
