@@ -81,8 +81,9 @@ def sigma_curve(ck, kind, pset, args, cfg, main_run, solved) -> list[dict]:
     n, k = min(args.curve_limit, len(pset)), args.curve_K
     small = pset.head(n)
     others = [s for s in args.sigmas if s != args.sigma]
-    runs = {**sweep(ck, small, others, args.D, SearchConfig(**{**cfg.to_dict(), "K": k}), args.out / "sigma" / kind),
-            args.sigma: head(main_run, n, k)}
+    runs = {args.sigma: head(main_run, n, k)}
+    if others:  # the table's sigma is the main run's head; the others are one sweep
+        runs.update(sweep(ck, small, others, args.D, SearchConfig(**{**cfg.to_dict(), "K": k}), args.out / "sigma" / kind))
     rows = [{"type": kind, "sigma": 0.0, "n": n, **{name: 100 * solved[:n].mean() for name in RULES.values()}}]
     for s, run in sorted(runs.items()):
         rows.append({"type": kind, "sigma": s, "n": n,

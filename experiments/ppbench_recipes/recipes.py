@@ -128,6 +128,8 @@ def arm_row(name: str, arm: dict, steps: int, cpu: str) -> list[dict]:
     m, cfg = ck["metrics"], ck["train_config"]
     seconds = json.loads((out / "cpu.json").read_text())["cpu_seconds"]
     plan = phases(arm, steps)
+    if m["train_steps"] < plan[-1][1]:  # a curriculum arm between its phases
+        return []
     rows = []
     for kind in arm["types"]:
         rows.append({"arm": name, "type": kind, "mixer": "MLP-t" if cfg["model"]["mlp_t"] else "attention",
@@ -143,7 +145,7 @@ def arm_row(name: str, arm: dict, steps: int, cpu: str) -> list[dict]:
 
 @cli.command()
 def table():
-    """The comparison table from the finished arms (results/ppbench/recipes/table.csv and table.md)."""
+    """The comparison table of the finished arms (results/ppbench/recipes/table.csv and table.md)."""
     from ptrm import report
     from ptrm.hardware import cpu
     steps, spec = arms()
