@@ -1,16 +1,27 @@
 """Where the search stands on this machine: every figure measured side by side in one run.
 
     python benchmarks/bench_search.py [--ckpt results/checkpoints/sudoku.pt] [--rows 256] [--compile]
+        [--threads N] [--clock wall|cpu] [--against OLD_CHECKOUT [--limit 24] [--rounds 2]]
 
 Prints the CPU (model, AVX2/AVX-512/bf16/AMX) or GPU, then for every dtype the device computes natively:
-rollout-steps/s of the network step, its FLOP/s as a share of a dense 2048^2 matmul and of matmuls with the
-step's own shapes (the most the step could reach), the noise's share of a step, the share of a search spent
-outside the network, and (with --compile) the same step under torch.compile with its compile time. Then the
-peak memory of whole searches over 8 and 512 puzzles (flat: one work item lives at a time).
+rollout-steps/s of the network step (the in-place step searches run, and the op-by-op step training runs),
+its FLOP/s as a share of a dense 2048^2 matmul and of matmuls with the step's own shapes (the most the step
+could reach; step and matmuls timed in turn, A B A B, the share the median of the rounds), the noise's share
+of a step, the share of a search spent outside the network, and (with --compile) the same step under
+torch.compile with its compile time. Then the peak memory of whole searches over 8 and 512 puzzles (flat: one
+work item lives at a time). With --against, the README's first command run by this checkout and by
+OLD_CHECKOUT in turn (new, old, new, old, ...), each in a fresh process: wall and CPU seconds, their ratios,
+and whether the records are the same.
 """
 import argparse
 import multiprocessing as mp
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,11 +32,15 @@ from ptrm.checkpoint import load_checkpoint
 from ptrm.plan import ExecutionPlan
 from ptrm.runner import run_search
 from ptrm.search import SearchConfig, WorkItem, run_work_item
-from timing import median_seconds
+from timing import interleaved_seconds, median_ratio, median_seconds
+
+# The README's first command, without its checkpoint (--ckpt) and output folder (--out)
+FIRST_COMMAND = ["search", "--samples", "64", "--sigma", "0.3", "--preset", "adaptive"]
 
 
 def linear_shapes(model, x, carry) -> list[tuple[int, int, int]]:
-    """(M, K, N) of every linear layer call in one supervision step, recorded by wrapping F.linear."""
+    """(M, K, N) of every linear layer call in one supervision step, recorded by wrapping F.linear (which
+    the op-by-op step calls for every matmul)."""
     shapes, real = [], F.linear
 
     def record(inp, weight, bias=None):
@@ -33,23 +48,23 @@ def linear_shapes(model, x, carry) -> list[tuple[int, int, int]]:
         return real(inp, weight, bias)
     trm_model.F.linear = record
     try:
-        model.step(carry, x)
+        model.step_autograd(carry, x)
     finally:
         trm_model.F.linear = real
     return shapes
 
 
-def shape_matched_rate(shapes, dtype, device) -> float:
-    """FLOP/s of plain matmuls with the step's own shapes: what the step's math allows at best."""
+def shape_matched_matmuls(shapes, dtype, device):
+    """A function running plain matmuls with the step's own shapes (what the step's math allows at best),
+    and their FLOPs."""
     mats = {s: (torch.randn(s[0], s[1], dtype=dtype, device=device), torch.randn(s[2], s[1], dtype=dtype,
                                                                                   device=device)) for s in set(shapes)}
-    seconds = median_seconds(lambda: [F.linear(*mats[s]) for s in shapes])
-    return sum(2 * m * k * n for m, k, n in shapes) / seconds
+    return (lambda: [F.linear(*mats[s]) for s in shapes]), sum(2 * m * k * n for m, k, n in shapes)
 
 
-def dense_rate(dtype, device, n=2048) -> float:
+def dense_rate(dtype, device, clock, n=2048) -> float:
     a = torch.randn(n, n, dtype=dtype, device=device)
-    return 2 * n**3 / median_seconds(lambda: a @ a)
+    return 2 * n**3 / median_seconds(lambda: a @ a, clock=clock)
 
 
 def _peak_rss_child(path, n, K, chunk, dtype, queue):
@@ -73,50 +88,105 @@ def peak_rss_mb(path, n, K, chunk, dtype) -> float:
     return value
 
 
-def bench_dtype(ck, pset, dtype, B, compile_step):
+def bench_dtype(ck, pset, dtype, B, compile_step, clock, repeats=5):
     model, device = ck.model, ck.model.device
     rows = np.arange(B) % len(pset)  # a batch may hold more rows than the test set has puzzles
+    flops = metrics.flops_per_step(ck.cfg) * B
     with torch.inference_mode():
         inputs = torch.from_numpy(pset.inputs[rows]).to(device)
         pids = torch.from_numpy(pset.puzzle_identifiers[rows]).to(device)
         x = model.input_embeddings(inputs, pids, dtype)
         carry = tuple(c.to(device) for c in model.initial_carry(B, dtype))
-        step = median_seconds(lambda: model.step(carry, x))
-        shapes = linear_shapes(model, x, carry)
-        matched = shape_matched_rate(shapes, dtype, device)
-        dense = dense_rate(dtype, device)
+        matmuls, matmul_flops = shape_matched_matmuls(linear_shapes(model, x, carry), dtype, device)
+        times = interleaved_seconds({"in place": lambda: model.step(carry, x),
+                                     "op by op": lambda: model.step_autograd(carry, x),
+                                     "matmuls": matmuls}, repeats, clock)
+        dense = dense_rate(dtype, device, clock)
         ks = torch.arange(B, device=device)
         draw = median_seconds(lambda: noise.gaussian(0, ks, ks, 3, 0, (model.cfg.total_len, model.cfg.hidden_size),
-                                                    device=device))
-        compiled = None
+                                                    device=device), clock=clock)
         if compile_step:
             t = time.perf_counter()
             fast = torch.compile(model.step, dynamic=False)
             fast(carry, x)
-            compiled = (time.perf_counter() - t, median_seconds(lambda: fast(carry, x)))
+            compile_s = time.perf_counter() - t
+            compiled = interleaved_seconds({"compiled": lambda: fast(carry, x), "matmuls": matmuls}, repeats, clock)
+            times.update({"compiled": compiled["compiled"], "matmuls beside compiled": compiled["matmuls"]})
+    step = statistics.median(times["in place"])
     # a whole work item through run_work_item (noise, answers, records) against D bare network steps
     D = 4
     cfg = SearchConfig(K=B, sigma=0.1, D=D, dtype=hardware.dtype_name(dtype), chunk_size=B)
     plan = ExecutionPlan(model.device, dtype, B)
-    item = median_seconds(lambda: run_work_item(model, pset, WorkItem(0, 1, 0, B), cfg, plan), repeats=1)
-    flops = metrics.flops_per_step(ck.cfg) * B
+    item = median_seconds(lambda: run_work_item(model, pset, WorkItem(0, 1, 0, B), cfg, plan), repeats=1,
+                          clock=clock)
     name = hardware.dtype_name(dtype)
-    print(f"| {name} | eager | {B / step:.1f} | {flops / step / 1e9:.1f} | {flops / step / dense:.2f} "
-          f"| {flops / step / matched:.2f} | {draw / step:.3f} | {max(0.0, 1 - D * step / item):.3f} |")
-    if compiled:
-        compile_s, fast_step = compiled
-        print(f"| {name} | compiled ({compile_s:.0f} s to compile) | {B / fast_step:.1f} | "
-              f"{flops / fast_step / 1e9:.1f} | {flops / fast_step / dense:.2f} | {flops / fast_step / matched:.2f} | | |")
-    return dense, matched
+    for kind in ("in place", "op by op") + (("compiled",) if compile_step else ()):
+        seconds = statistics.median(times[kind])
+        # the share: the step's FLOPs per second over the matmuls', per round (A B A B), median of the rounds
+        beside = times["matmuls beside compiled" if kind == "compiled" else "matmuls"]
+        share = flops / matmul_flops * median_ratio(beside, times[kind])
+        label = f"compiled ({compile_s:.0f} s to compile)" if kind == "compiled" else kind
+        extra = f"{draw / step:.3f} | {max(0.0, 1 - D * step / item):.3f}" if kind == "in place" else " | "
+        print(f"| {name} | {label} | {B / seconds:.1f} | {flops / seconds / 1e9:.1f} | "
+              f"{flops / seconds / dense:.2f} | {share:.2f} | {extra} |")
+    return dense, matmul_flops / statistics.median(times["matmuls"])
+
+
+def first_command(tree: Path, ckpt: str, limit: int, out: Path) -> tuple[float, float]:
+    """The README's first command on `limit` puzzles, run by the checkout at `tree` in a fresh process:
+    (wall seconds, CPU seconds of that process)."""
+    launcher = "import sys\nfrom cli.main import main\nsys.argv[0] = 'ptrm'\nmain()"
+    args = [*FIRST_COMMAND, "--ckpt", str(Path(ckpt).resolve()), "--limit", str(limit), "--out", str(out)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", launcher, *args], cwd=tree, env={**__import__("os").environ,
+                   "PYTHONPATH": str(tree)}, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def side_by_side(old: Path, ckpt: str, limit: int, rounds: int):
+    """This checkout against `old`, in turn: new, old, new, old, ... (the same machine, the same load)."""
+    import pandas as pd
+
+    here = Path(__file__).resolve().parent.parent
+    runs = {"this checkout": [], f"{old}": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            for i, (name, tree) in enumerate(zip(runs, (here, old.resolve()))):
+                runs[name].append(first_command(tree, ckpt, limit, Path(tmp) / f"{i}-{r}"))
+        new_rec, old_rec = (pd.read_parquet(Path(tmp) / f"{i}-0" / "records.parquet") for i in (0, 1))
+    print(f"\nthe README's first command on {limit} puzzles (`ptrm {' '.join(FIRST_COMMAND)}`), "
+          f"{rounds} rounds, each checkout in turn:")
+    print("| code | wall s (median) | CPU s (median) | walls | CPU s |\n|---|---|---|---|---|")
+    for name, values in runs.items():
+        walls, cpus = zip(*values)
+        print(f"| {name} | {statistics.median(walls):.0f} | {statistics.median(cpus):.0f} | "
+              f"{', '.join(f'{w:.0f}' for w in walls)} | {', '.join(f'{c:.0f}' for c in cpus)} |")
+    (new_w, new_c), (old_w, old_c) = (list(zip(*v)) for v in runs.values())
+    print(f"speed-up, median of rounds: wall {median_ratio(old_w, new_w):.2f}x, CPU {median_ratio(old_c, new_c):.2f}x; "
+          f"records {'identical' if new_rec.equals(old_rec) else 'DIFFER'} ({len(new_rec)} rows)")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default="results/checkpoints/sudoku.pt")
-    ap.add_argument("--rows", type=int, default=256, help="rollouts per timed batch")
+    ap.add_argument("--rows", type=int, default=256, help="rollouts per timed batch (0: no step timings)")
     ap.add_argument("--compile", action="store_true", help="also time the step under torch.compile")
     ap.add_argument("--memory-puzzles", default="8,512", help="puzzle counts for the memory check (K=64)")
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="time the step in wall seconds, or in this process's CPU seconds (steadier on a busy "
+                         "machine with --threads 1)")
+    ap.add_argument("--against", type=Path, help="a checkout of older code: run the README's first command "
+                                                "in both, in turn")
+    ap.add_argument("--limit", type=int, default=24, help="puzzles of the first command (with --against)")
+    ap.add_argument("--rounds", type=int, default=2, help="runs of each checkout (with --against)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
     ck = load_checkpoint(args.ckpt)
     pset = ck.test_set()
@@ -125,17 +195,21 @@ def main():
     print(hardware.describe())
     print(f"checkpoint {args.ckpt}: {ck.model.num_params():,} params, "
           f"{metrics.flops_per_step(ck.cfg) / 1e9:.2f} GFLOP per rollout-step, {args.rows} rollouts per batch\n")
+    print(f"step timed by {args.clock} clock, {torch.get_num_threads()} torch threads")
     print("| dtype | step | rollout-steps/s | network GFLOP/s | share of dense matmul | share of shape-matched "
           "matmuls | noise / step | search time outside the network |")
     print("|---|---|---|---|---|---|---|---|")
-    rates = {hardware.dtype_name(d): bench_dtype(ck, pset, d, args.rows, args.compile) for d in dtypes}
+    rates = {hardware.dtype_name(d): bench_dtype(ck, pset, d, args.rows, args.compile, clock)
+             for d in dtypes if args.rows}
     print()
     for name, (dense, matched) in rates.items():
         print(f"{name}: dense matmul 2048^2 {dense / 1e9:.0f} GFLOP/s, the step's own matmul shapes "
               f"{matched / 1e9:.0f} GFLOP/s")
     print("\npeak resident memory of a whole search (K=64, chunk 256, auto dtype), fresh process each:")
-    for n in map(int, args.memory_puzzles.split(",")):
+    for n in map(int, filter(None, args.memory_puzzles.split(","))):
         print(f"  {n:5d} puzzles x 64 rollouts: {peak_rss_mb(args.ckpt, n, 64, 256, 'auto'):.0f} MB")
+    if args.against:
+        side_by_side(args.against, args.ckpt, args.limit, args.rounds)
 
 
 if __name__ == "__main__":

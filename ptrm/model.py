@@ -11,6 +11,12 @@ state dict, so an official checkpoint loads after stripping its `_orig_mod.model
 Weights are stored in fp32 and cast to the activation dtype per op (`forward_dtype`), as the official
 code does; norms and RoPE run in fp32.
 
+Without gradients (search, evaluation) `TRM.step` runs the same arithmetic in place (`_step_inference`): the
+weights cast once per step, no transposed copies (the token-mixing MLP multiplies from the left instead), norms
+and SwiGLU written into the buffers they read. Every value is computed by the same ops in the same dtype as
+the autograd path (tests/test_model.py checks the two bit for bit), only with fewer passes over memory: the
+step's elementwise work, not its matmuls, bounded it (docs/speed.md).
+
 Dimensions in shapes and names, here and in the search (the paper's letters where it has them):
   B batch rows   L tokens the network sees (puzzle_emb_len + seq_len)   S answer tokens (seq_len)
   H hidden size (`hidden`)   V vocab   K rollouts per puzzle   D supervision steps (N_sup by default)
@@ -66,6 +72,20 @@ def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
     dtype = x.dtype
     x = x.float()
     return (x * torch.rsqrt(x.square().mean(-1, keepdim=True) + eps)).to(dtype)
+
+
+def rms_norm_(h: torch.Tensor, dim: int, eps: float) -> torch.Tensor:
+    """`rms_norm` over `dim`, written into h (which the caller owns): the same ops, one fp32 copy in bf16."""
+    x = h.float()  # h itself in fp32
+    ms = x.square().mean(dim, keepdim=True)
+    x.mul_(ms.add_(eps).rsqrt_())
+    return h if x is h else h.copy_(x)
+
+
+def swiglu_(gate_up: torch.Tensor, dim: int) -> torch.Tensor:
+    """silu(gate) * up of a gate_up projection split along `dim`, into a new tensor (gate is overwritten)."""
+    gate, up = gate_up.chunk(2, dim=dim)
+    return torch.mul(F.silu(gate, inplace=True), up)
 
 
 def trunc_normal_(t: torch.Tensor, std: float) -> torch.Tensor:
@@ -163,6 +183,26 @@ class Block(nn.Module):
             h = rms_norm(h + self.self_attn(h, cos_sin), self.eps)
         return rms_norm(h + self.mlp(h), self.eps)
 
+    def forward_(self, h, cos_sin, w):
+        """forward in place on h [B, L, H] (contiguous, the caller's to overwrite), weights `w` already cast.
+
+        h keeps its [B, L, H] layout: the token-mixing MLP reads a transposed copy (as F.linear would make)
+        and adds its output back transposed, so its norm over the token axis is a norm over dim 1.
+        """
+        if hasattr(self, "mlp_t"):
+            B, L, H = h.shape
+            tokens = h.transpose(1, 2).reshape(B * H, L)              # [B H, L]: the one copy
+            gate_up = torch.mm(tokens, w["mlp_t.gate_up_proj"].t())    # [B H, 2I]
+            mixed = torch.mm(swiglu_(gate_up, 1), w["mlp_t.down_proj"].t())
+            h.add_(mixed.view(B, H, L).transpose(1, 2))
+            rms_norm_(h, 1, self.eps)
+        else:
+            h = rms_norm(h + self.self_attn(h, cos_sin), self.eps)
+        flat = h.view(-1, h.shape[-1])
+        gate_up = torch.mm(flat, w["mlp.gate_up_proj"].t())        # [B L, 2I]
+        flat.add_(torch.mm(swiglu_(gate_up, 1), w["mlp.down_proj"].t()))
+        return rms_norm_(h, -1, self.eps)
+
 
 class ReasoningModule(nn.Module):
     def __init__(self, cfg: TRMConfig):
@@ -173,6 +213,13 @@ class ReasoningModule(nn.Module):
         h = h + injection
         for layer in self.layers:
             h = layer(h, cos_sin)
+        return h
+
+    def forward_(self, h, injection, cos_sin, w):
+        """forward without autograd: h + injection into a new tensor, then every block in place on it."""
+        h = torch.add(h, injection)
+        for i, layer in enumerate(self.layers):
+            h = layer.forward_(h, cos_sin, w[i])
         return h
 
 
@@ -234,8 +281,16 @@ class TRM(nn.Module):
         """One supervision step from carry (zH, zL) with input embeddings x.
 
         Returns the detached new carry, logits [B, S, vocab] and q_halt [B] (fp32). Gradients flow only
-        through the last of the T recursions, as in the official code.
+        through the last of the T recursions, as in the official code. Without gradients it runs in place
+        (`_step_inference`), with the same values.
         """
+        if not torch.is_grad_enabled():
+            return self._step_inference(carry, x)
+        return self.step_autograd(carry, x)
+
+    def step_autograd(self, carry, x):
+        """`step` as the official code writes it, op by op: what training runs, and the reference for the
+        in-place path."""
         cos_sin = (self.rope_cos, self.rope_sin) if self.cfg.pos_encodings == "rope" else None
         net = self.L_level
         zH, zL = carry
@@ -250,3 +305,23 @@ class TRM(nn.Module):
         logits = self.lm_head(zH)[:, self.cfg.puzzle_emb_len:]
         q = self.q_head(zH[:, 0]).float()
         return (zH.detach(), zL.detach()), logits, q[..., 0]
+
+    def cast_weights(self, dtype) -> list[dict]:
+        """Per block, its linear weights (by their name in the block) in `dtype`: cast once per step, not at
+        every use (a few hundred kB in bf16, nothing to keep between steps; in fp32 the weights themselves)."""
+        return [{name.removesuffix(".weight"): p.to(dtype) for name, p in layer.named_parameters()}
+                for layer in self.L_level.layers]
+
+    def _step_inference(self, carry, x):
+        """`step` without autograd: the same values, computed in place (see the module docstring)."""
+        cos_sin = (self.rope_cos, self.rope_sin) if self.cfg.pos_encodings == "rope" else None
+        net, w = self.L_level, self.cast_weights(x.dtype)
+        zH, zL = carry
+        for _ in range(self.cfg.H_cycles):
+            injection = zH + x  # the same for every latent update of this recursion
+            for _ in range(self.cfg.L_cycles):
+                zL = net.forward_(zL, injection, cos_sin, w)
+            zH = net.forward_(zH, zL, cos_sin, w)
+        logits = self.lm_head(zH)[:, self.cfg.puzzle_emb_len:]
+        q = self.q_head(zH[:, 0]).float()
+        return (zH, zL), logits, q[..., 0]

@@ -201,3 +201,21 @@ def test_paper_sudoku_models_have_the_official_parameter_counts(mlp_t, official_
     model = TRM(cfg)
     # The official count leaves out the puzzle-embedding table (a buffer there, trained by sign-SGD).
     assert model.num_params() - model.puzzle_emb.weights.numel() == official_count
+
+
+@pytest.mark.parametrize("arch", [dict(mlp_t=True), dict(mlp_t=False, pos_encodings="rope", num_heads=2)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_in_place_inference_step_is_the_autograd_step_bit_for_bit(arch, dtype):
+    """Without gradients `step` runs in place (weights cast once, norms and SwiGLU into their buffers): the
+    same values as the op-by-op step training runs, in fp32 and bf16, for any batch size."""
+    torch.manual_seed(0)
+    model = TRM(TRMConfig(hidden_size=32, puzzle_emb_ndim=32, L_layers=2, H_cycles=2, L_cycles=2, **arch))
+    with torch.inference_mode():
+        for B in (1, 5, 19):
+            x = model.input_embeddings(torch.randint(1, 10, (B, 81)), torch.zeros(B, dtype=torch.long), dtype)
+            carry = tuple(c + 0.3 * torch.randn_like(c) for c in model.initial_carry(B, dtype))
+            (zH, zL), logits, q = model.step(carry, x)
+            (rH, rL), r_logits, r_q = model.step_autograd(carry, x)
+            for new, ref in ((zH, rH), (zL, rL), (logits, r_logits), (q, r_q)):
+                assert new.dtype == ref.dtype and torch.equal(new, ref)
+            assert not any(c.data_ptr() in (zH.data_ptr(), zL.data_ptr()) for c in carry)  # the carry is kept
