@@ -4,6 +4,7 @@ A writer killed mid-write (kill -9, power loss) leaves its temp file `.<name>.<p
 write to the same target removes those whose writer is gone, and says so.
 """
 import glob
+import hashlib
 import os
 import re
 import sys
@@ -71,3 +72,12 @@ def atomic_write_text(path, text: str) -> None:
 def atomic_write_npz(path, arrays: dict) -> None:
     with atomic_write(path) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
         np.savez(f, **arrays)
+
+
+def file_sha256(path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks (checkpoints, records)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

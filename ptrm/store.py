@@ -6,7 +6,6 @@ holds the sha256 of the records it describes, which every reader checks (`load_r
 manifest of two different runs are never read as one. A finished run is replaced by writing the new one in a
 folder beside it and swapping the two (ptrm.runfolder.swap): until then the old run stays whole and readable.
 """
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ptrm.errors import PtrmError
-from ptrm.io import atomic_write, atomic_write_text
+from ptrm.io import atomic_write, atomic_write_text, file_sha256
 from ptrm import waves
 from ptrm.runfolder import MANIFEST, PARTS, beside, swap, tidy
 from ptrm.runner import SearchRun, check_finite
@@ -59,17 +58,9 @@ def _write(run: SearchRun, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_write(folder / RECORDS) as tmp:
         run.records.to_parquet(tmp, index=False)
-        digest = sha256(tmp)
+        digest = file_sha256(tmp)
     # The manifest goes last: its presence marks the run complete, and it names the records it belongs to.
     atomic_write_text(folder / MANIFEST, json.dumps({**run.manifest, "records_sha256": digest}, indent=1, default=str))
-
-
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_run(path) -> SearchRun:
@@ -82,7 +73,7 @@ def load_run(path) -> SearchRun:
         raise PtrmError(f"{path}: not a finished run (needs {MANIFEST} and {RECORDS})")
     try:
         meta = json.loads(manifest.read_text())
-        expected, actual = meta.get("records_sha256"), sha256(records)
+        expected, actual = meta.get("records_sha256"), file_sha256(records)
         if expected is not None and expected != actual:
             raise PtrmError(f"{records} does not belong to {manifest} (sha256 {actual[:12]}, the manifest says "
                             f"{str(expected)[:12]}): written by two runs; run the search again")

@@ -24,12 +24,13 @@ from ptrm import rules
 from ptrm.backends import LocalBackend
 from ptrm.checkpoint import load_checkpoint
 from ptrm.errors import PtrmError
+from ptrm.io import file_sha256
 from ptrm.plan import ExecutionPlan
 from ptrm.progress import SearchProgress
 from ptrm.puzzles import write_official
 from ptrm.runfolder import lock, unique_name
 from ptrm.search import SearchConfig, work_items
-from ptrm.store import load_run, sha256
+from ptrm.store import load_run
 from ptrm.tasks.sudoku.sets import generate_sudoku_set
 
 from conftest import subprocess_env
@@ -62,10 +63,10 @@ def one_line_error(res, *parts, before_work=True):
 
 
 def test_a_second_search_into_a_finished_run_is_refused_and_the_run_is_kept(tiny_ckpt, finished):
-    before = sha256(finished / "records.parquet"), (finished / "manifest.json").read_text()
+    before = file_sha256(finished / "records.parquet"), (finished / "manifest.json").read_text()
     res = search(tiny_ckpt, finished, "--seed", "1")
     one_line_error(res, f"{finished}: holds a finished run", "--overwrite", "--resume")
-    assert (sha256(finished / "records.parquet"), (finished / "manifest.json").read_text()) == before
+    assert (file_sha256(finished / "records.parquet"), (finished / "manifest.json").read_text()) == before
 
 
 def test_overwrite_replaces_the_run_and_leaves_nothing_beside_it(tiny_ckpt, finished):
@@ -78,7 +79,7 @@ def test_overwrite_replaces_the_run_and_leaves_nothing_beside_it(tiny_ckpt, fini
 
 
 def test_a_full_disk_while_overwriting_keeps_the_old_run_whole(tiny_ckpt, finished, monkeypatch):
-    before = sha256(finished / "records.parquet")
+    before = file_sha256(finished / "records.parquet")
     to_parquet = pd.DataFrame.to_parquet
 
     def full(self, path, **kw):  # the work items fit; the disk fills up as the run's records are written
@@ -90,7 +91,7 @@ def test_a_full_disk_while_overwriting_keeps_the_old_run_whole(tiny_ckpt, finish
     res = search(tiny_ckpt, finished, "--seed", "1", "--overwrite")
     one_line_error(res, f"{finished}: could not write the run (No space left on device); "
                         "the run there before is untouched", before_work=False)
-    assert sha256(finished / "records.parquet") == before and load_run(finished).manifest["search"]["seed"] == 0
+    assert file_sha256(finished / "records.parquet") == before and load_run(finished).manifest["search"]["seed"] == 0
     assert sorted(p.name for p in finished.parent.iterdir()) == ["run"]
 
 
@@ -145,7 +146,7 @@ def test_records_and_a_manifest_of_two_runs_are_refused_by_every_reader(tiny_ckp
 
 def test_the_manifest_holds_the_hash_of_its_records(finished):
     manifest = json.loads((finished / "manifest.json").read_text())
-    assert manifest["records_sha256"] == sha256(finished / "records.parquet")
+    assert manifest["records_sha256"] == file_sha256(finished / "records.parquet")
 
 
 # `ptrm search` in a child process whose work items take `delay` seconds each, so it can be caught mid-run.
@@ -228,10 +229,10 @@ def trained(tmp_path_factory):
 
 def test_a_training_run_into_a_finished_one_is_refused(trained):
     cfg, out = trained
-    before = sha256(out / "model.pt"), sha256(out / "resume.pt")
+    before = file_sha256(out / "model.pt"), file_sha256(out / "resume.pt")
     res = CliRunner().invoke(main, ["train", str(cfg), "max_steps=3"])
     one_line_error(res, f"{out}: holds a training run (model.pt, resume.pt); --resume continues it")
-    assert (sha256(out / "model.pt"), sha256(out / "resume.pt")) == before
+    assert (file_sha256(out / "model.pt"), file_sha256(out / "resume.pt")) == before
 
 
 @pytest.mark.parametrize("override, message", [

@@ -1,5 +1,4 @@
 """What every checkpoint format shares: the loaded Checkpoint, reading and writing files, the shape check."""
-import hashlib
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ import torch
 from ptrm import hardware
 from ptrm.puzzles import PuzzleSet
 from ptrm.errors import PtrmError
-from ptrm.io import atomic_write
+from ptrm.io import atomic_write, file_sha256
 from ptrm.model import TRM, TRMConfig
 
 
@@ -45,14 +44,6 @@ def atomic_save(obj, path) -> None:
     """torch.save through io.atomic_write: never a half-written checkpoint."""
     with atomic_write(path) as tmp:
         torch.save(obj, tmp)
-
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_file(path) -> dict:
