@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared run for a session that is lent a GPU machine (the `device` tool): the GPU's ~10 minutes go to
+# One prepared run for a few minutes on a GPU machine: the GPU's ~10 minutes go to
 # the work that takes this project's CPUs days, and everything it makes comes back under $OUT.
 #   device run: bash experiments/device_burst.sh sudoku ppbench    (timeout_s 600; carry .burst, below)
 # runs the stages in order under one deadline: a stage that ends early leaves its time to the next. Either
