@@ -1,7 +1,7 @@
 """Where the search stands on this machine: every figure measured side by side in one run.
 
     python benchmarks/bench_search.py [--ckpt results/checkpoints/sudoku.pt] [--rows 256] [--compile]
-        [--threads N] [--clock wall|cpu] [--against OLD_CHECKOUT [--limit 24] [--rounds 2]]
+        [--threads N] [--clock wall|cpu] [--chunks 512,128,64,32] [--against OLD_CHECKOUT [--limit 24] [--rounds 2]]
 
 Prints the CPU (model, AVX2/AVX-512/bf16/AMX) or GPU, then for every dtype the device computes natively:
 rollout-steps/s of the network step (the in-place step searches run, and the op-by-op step training runs),
@@ -9,7 +9,8 @@ its FLOP/s as a share of a dense 2048^2 matmul and of matmuls with the step's ow
 could reach; step and matmuls timed in turn, A B A B, the share the median of the rounds), the noise's share
 of a step, the share of a search spent outside the network, and (with --compile) the same step under
 torch.compile with its compile time. Then the peak memory of whole searches over 8 and 512 puzzles (flat: one
-work item lives at a time). With --against, the README's first command run by this checkout and by
+work item lives at a time). With --chunks, the first command's search (in process, --limit puzzles) at each
+chunk size in turn, per dtype: wall seconds, the speed-up over the first size, and whether the records agree. With --against, the README's first command run by this checkout and by
 OLD_CHECKOUT in turn (new, old, new, old, ...), each in a fresh process: wall and CPU seconds, their ratios,
 and whether the records are the same.
 """
@@ -21,13 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ptrm import hardware, metrics, model as trm_model, noise
+from ptrm import hardware, metrics, model as trm_model, noise, presets
 from ptrm.checkpoint import load_checkpoint
 from ptrm.plan import ExecutionPlan
 from ptrm.runner import run_search
@@ -132,6 +134,30 @@ def bench_dtype(ck, pset, dtype, B, compile_step, clock, repeats=5):
     return dense, matmul_flops / statistics.median(times["matmuls"])
 
 
+def chunk_sizes(ck, pset, chunks: list[int], limit: int, rounds: int, dtype) -> None:
+    """The README's first command's search (adaptive, K=64, sigma 0.3; no deterministic baseline) on `limit`
+    puzzles at each chunk size in turn, round after round: how the rollouts per forward batch set the speed
+    (the records agree across sizes: bit for bit in bf16, to last-bit rounding of q in fp32)."""
+    cfg = SearchConfig(K=64, sigma=0.3, dtype=hardware.dtype_name(dtype), **presets.preset("adaptive"))
+    out = {}
+
+    def search(chunk):
+        out[chunk] = run_search(ck, pset, replace(cfg, chunk_size=chunk), progress=False, deterministic=False,
+                                limit=limit).records
+    times = interleaved_seconds({c: (lambda c=c: search(c)) for c in chunks}, repeats=rounds)
+    first = chunks[0]
+    print(f"\n{hardware.dtype_name(dtype)}: the first command's search on {limit} puzzles by chunk size "
+          f"({rounds} rounds, sizes in turn)")
+    print("| chunk size | wall s (median) | speed-up over chunk {first} | records against chunk {first} |"
+          .format(first=first) + "\n|---|---|---|---|")
+    for c in chunks:
+        a, b = out[first], out[c]
+        agree = "identical" if a.equals(b) else (
+            f"answers {'identical' if a.answer_hash.equals(b.answer_hash) else 'DIFFER'}, "
+            f"q within {(a.q_halt - b.q_halt).abs().max():.1e}")
+        print(f"| {c} | {statistics.median(times[c]):.1f} | {median_ratio(times[first], times[c]):.2f}x | {agree} |")
+
+
 def first_command(tree: Path, ckpt: str, limit: int, out: Path) -> tuple[float, float]:
     """The README's first command on `limit` puzzles, run by the checkout at `tree` in a fresh process:
     (wall seconds, CPU seconds of that process)."""
@@ -179,10 +205,11 @@ def main():
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="time the step in wall seconds, or in this process's CPU seconds (steadier on a busy "
                          "machine with --threads 1)")
+    ap.add_argument("--chunks", help="chunk sizes to time the first command's search at, e.g. 512,128,64,32")
     ap.add_argument("--against", type=Path, help="a checkout of older code: run the README's first command "
                                                 "in both, in turn")
-    ap.add_argument("--limit", type=int, default=24, help="puzzles of the first command (with --against)")
-    ap.add_argument("--rounds", type=int, default=2, help="runs of each checkout (with --against)")
+    ap.add_argument("--limit", type=int, default=24, help="puzzles of the first command (--chunks, --against)")
+    ap.add_argument("--rounds", type=int, default=2, help="runs of each chunk size or checkout (--chunks, --against)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -208,6 +235,8 @@ def main():
     print("\npeak resident memory of a whole search (K=64, chunk 256, auto dtype), fresh process each:")
     for n in map(int, filter(None, args.memory_puzzles.split(","))):
         print(f"  {n:5d} puzzles x 64 rollouts: {peak_rss_mb(args.ckpt, n, 64, 256, 'auto'):.0f} MB")
+    for d in dtypes if args.chunks else []:
+        chunk_sizes(ck, pset, [int(c) for c in args.chunks.split(",")], args.limit, args.rounds, d)
     if args.against:
         side_by_side(args.against, args.ckpt, args.limit, args.rounds)
 

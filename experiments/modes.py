@@ -61,9 +61,13 @@ def run_items(run, items, cfg, out: Path, what: dict) -> None:
     pset = ck.test_set()
     store = PartStore(out / "parts")
     (out / "parts").mkdir(parents=True, exist_ok=True)
+    plan = ExecutionPlan.resolve(ck.model.device, cfg.dtype, cfg.chunk_size)
+    cfg = replace(cfg, chunk_size=plan.chunk_size)
+    if not cfg.whole_puzzles:  # batches of about the plan's size (records agree across sizes)
+        step = lambda i: max(1, plan.chunk_size // (i.p1 - i.p0))
+        items = [WorkItem(i.p0, i.p1, k, min(k + step(i), i.k1)) for i in items for k in range(i.k0, i.k1, step(i))]
     done = store.load(items)
     parts = list(done.values())
-    plan = ExecutionPlan.resolve(ck.model.device, cfg.dtype, cfg.chunk_size)
     for item in items:
         if item in done:
             continue
@@ -76,14 +80,26 @@ def run_items(run, items, cfg, out: Path, what: dict) -> None:
                                                     "search": cfg.to_dict()}, indent=1))
 
 
+def widened(run, extras: list[Path]) -> tuple[pd.DataFrame, int]:
+    """RUN's records with the rollouts of earlier `extend` runs (each starts where the one before it stopped),
+    and the K they reach."""
+    records, K = run.records, run.manifest["search"]["K"]
+    for folder in extras:
+        what = json.loads((folder / "run.json").read_text())
+        records, K = pd.concat([records, pd.read_parquet(folder / "records.parquet")], ignore_index=True), what["K"]
+    return sort_records(records), K
+
+
 def extend(args):
     run = load_run(args.run)
-    K_run = run.manifest["search"]["K"]
-    best = run.records.groupby("puzzle").q_halt.max()
+    records, K_from = widened(run, args.after)
+    best = records.groupby("puzzle").q_halt.max()
     low = best[best < args.q_threshold].index.to_list()
-    print(f"{len(low)} puzzles with best Q < {args.q_threshold} at K={K_run}: {low}", file=sys.stderr)
-    run_items(run, [WorkItem(p, p + 1, K_run, args.K) for p in low], config_of(run.manifest, K=args.K).validate(),
-              args.out, {"extends": str(args.run), "K": args.K, "q_threshold": args.q_threshold, "puzzles": low})
+    print(f"{len(low)} puzzles with best Q < {args.q_threshold} at K={K_from}: {low}", file=sys.stderr)
+    run_items(run, [WorkItem(p, p + 1, K_from, args.K) for p in low],
+              config_of(run.manifest, K=args.K, chunk_size=None).validate(),
+              args.out, {"extends": str(args.run), "after": [str(a) for a in args.after], "K_from": K_from,
+                         "K": args.K, "q_threshold": args.q_threshold, "puzzles": low})
 
 
 def population(args):
@@ -232,6 +248,7 @@ def main(argv=None):
     e.add_argument("run", type=Path)
     e.add_argument("--K", type=int, default=256)
     e.add_argument("--q-threshold", type=float, default=1.0)
+    e.add_argument("--after", type=Path, nargs="*", default=[], help="earlier extend runs of RUN, in order: go on from the last")
     e.add_argument("--out", type=Path, required=True)
     e = sub.add_parser("population")
     e.add_argument("run", type=Path)

@@ -12,7 +12,7 @@ import torch
 
 from ptrm import hardware
 
-CPU_CHUNK, GPU_CHUNK = 512, 8192  # rollouts per forward batch when none is asked for (see ExecutionPlan.resolve)
+CPU_CHUNK, GPU_CHUNK = 64, 8192  # rollouts per forward batch when none is asked for (see ExecutionPlan.resolve)
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,9 @@ class ExecutionPlan:
     @classmethod
     def resolve(cls, device, dtype: str = "auto", chunk_size: int | None = None) -> "ExecutionPlan":
         """`dtype` "auto" becomes bf16 where the device computes it natively, else fp32. Without a chunk size,
-        512 on a CPU (larger batches gain nothing there) and 8192 on a GPU, where a batch of 512 rows leaves
-        most of the time to kernel launches."""
+        64 on a CPU and 8192 on a GPU. On a CPU a step's activations should stay in cache: a batch of 64 rollouts
+        (~5k token rows) runs the README's first command 1.4x faster than 512 (benchmarks/bench_search.py
+        --chunks, docs/speed.md). On a GPU a batch of 512 rows leaves most of the time to kernel launches."""
         device = torch.device(device)
         resolved, why = hardware.resolve_dtype(dtype, device)
         default = GPU_CHUNK if device.type == "cuda" else CPU_CHUNK

@@ -39,10 +39,10 @@ def test_records_do_not_depend_on_chunk_size(tiny_ckpt, puzzles):
 
 
 def test_the_default_chunk_size_follows_the_device_and_the_manifest_names_it(tiny_ckpt, puzzles):
-    assert ExecutionPlan.resolve("cpu").chunk_size == 512  # a GPU gets larger batches: 512 rows leave it waiting
-    assert ExecutionPlan.resolve("cuda", "float32").chunk_size == 8192  # on launches
-    assert ExecutionPlan.resolve("cuda", "float32", chunk_size=64).chunk_size == 64
-    assert search(tiny_ckpt, puzzles, K=2, sigma=0.1).manifest["search"]["chunk_size"] == 512
+    assert ExecutionPlan.resolve("cpu").chunk_size == 64  # small batches stay in a CPU's cache; a GPU gets
+    assert ExecutionPlan.resolve("cuda", "float32").chunk_size == 8192  # large ones: small ones wait on launches
+    assert ExecutionPlan.resolve("cuda", "float32", chunk_size=100).chunk_size == 100
+    assert search(tiny_ckpt, puzzles, K=2, sigma=0.1).manifest["search"]["chunk_size"] == 64
 
 
 def test_a_subset_of_puzzles_or_rollouts_reproduces_the_same_rows(tiny_ckpt, puzzles):
