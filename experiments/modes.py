@@ -1,16 +1,18 @@
 """The budget-matched comparison (issue 33): independent best-of-K, adaptive width and population search on one
 accuracy-versus-rollout-steps plot, on the same puzzles.
 
-    python experiments/modes.py extend RUN --K 256 --q-threshold 1 --out DIR   # rollouts k >= K_run of RUN's low-Q puzzles
+    python experiments/modes.py extend RUN --K 256 --q-threshold 1 [--after DIR ..] --out DIR
     python experiments/modes.py population RUN --K 64 --seed 0 --solved 10 --out DIR   # the hard subset
-    python experiments/modes.py compare RUN --extra DIR --population DIR [DIR ...] --out DIR --figure PNG
+    python experiments/modes.py compare RUN --extra DIR [DIR ..] --population DIR [DIR ..] --out DIR --figure PNG
     python experiments/modes.py deterministic RUN --out FILE   # the plain TRM's correctness per puzzle of RUN
     python experiments/modes.py diagnostics RUN [RUN ...] --deterministic FILE --out FILE
 
 `extend` runs, for every puzzle of RUN whose best Q over its K_run rollouts is below --q-threshold, the rollouts
 k = K_run .. K-1 with RUN's own settings: the rollouts a wider run (or further waves of adaptive width, whose
 rollout indices continue) would add, with the same noise, so RUN plus them is exactly that wider run on those
-puzzles. Finished puzzles are kept in DIR/parts and not run again.
+puzzles. With --after (earlier extend runs of RUN, in order) it goes on from the K the last of them reached, for the
+puzzles whose best Q over all those rollouts is still below the threshold. Finished work items are kept in DIR/parts
+and not run again.
 
 `population` runs population search (ptrm.population) with RUN's settings on the puzzles no rollout of RUN
 solves plus --solved puzzles it solves (a seeded sample): each puzzle's K particles as one work item of the
@@ -134,17 +136,19 @@ def point(method: str, setting: str, correct: pd.Series, steps: float, solved: s
 
 
 def methods(records: pd.DataFrame, wide: pd.DataFrame, cfg: SearchConfig, D: int, budgets: list,
-            baseline: set) -> list[dict]:
-    """Independent best-Q@k for k = 1, 2, 4, .. K and adaptive width at each (K0, threshold, budget)."""
+            baseline: set, caps: list) -> list[dict]:
+    """Independent best-Q@k for k = 1, 2, 4, .. K and adaptive width at each (K0, threshold, cap, budget); `caps`:
+    the K each `extend` reached (its puzzles: those of best Q below its threshold before it)."""
     K = records.k.max() + 1
     solved = set(best_q(records).pipe(lambda c: c[c == 1]).index)  # what best-Q@K solves: the new modes must keep it
     mean_steps = records.groupby("puzzle").steps.mean()
     rows = [point("independent", f"best-Q@{k}", rules.per_puzzle_at_k(records, "best_q", k)[0],
                   k * mean_steps.sum(), solved, baseline) for k in curve_ks(K)]
-    # cap 256 where `extend` ran the rollouts past K (the puzzles of best Q < 1 at K), else cap K
-    grid = [(k0, t, 256, b) for k0, t, b in itertools.product((4, 8, 16), (0.0, 1.0), budgets)]
-    grid += [(k0, 4.0, 256, None) for k0 in (4, 8, 16)]
-    grid += [(k0, t, K, None) for k0, t in itertools.product((4, 8), (2.0, 4.0))]
+    grid = [(k0, t, K, None) for k0, t in itertools.product((4, 8), (2.0, 4.0))]
+    if caps:  # past K where `extend` ran the rollouts of the puzzles of low best Q
+        grid += [(k0, t, caps[0], b) for k0, t, b in itertools.product((4, 8, 16), (0.0, 1.0), budgets)]
+        grid += [(k0, 4.0, caps[0], None) for k0 in (4, 8, 16)]
+        grid += [(k0, 4.0, cap, b) for cap in caps[1:] for k0, b in itertools.product((4, 8), budgets)]
     for k0, threshold, cap, budget in grid:
         if budget and budget < records.puzzle.nunique() * k0 * D:
             continue  # the budget cannot pay for a first wave at D steps a rollout (ptrm.waves.check_budget)
@@ -160,14 +164,14 @@ def compare(args):
     print(f"deterministic TRM: {len(baseline)} of {len(det)} right", file=sys.stderr)
     run = load_run(args.run)
     records, D = run.records, run.manifest["search"]["D"]
-    extra = pd.read_parquet(args.extra / "records.parquet")
-    wide = sort_records(pd.concat([records, extra], ignore_index=True))
+    wide, _ = widened(run, args.extra)
+    caps = [json.loads((folder / "run.json").read_text())["K"] for folder in args.extra]
     cfg = config_of(run.manifest)
-    everything = pd.DataFrame(methods(records, wide, cfg, D, [None, args.budget], baseline)).assign(panel="all")
+    everything = pd.DataFrame(methods(records, wide, cfg, D, [None, args.budget], baseline, caps)).assign(panel="all")
     pops = [pd.read_parquet(p / "records.parquet") for p in args.population]
     subset = sorted(set(pops[0].puzzle))
     on = lambda r: r[r.puzzle.isin(subset)]
-    part = methods(on(records), on(wide), cfg, D, [None], baseline)
+    part = methods(on(records), on(wide), cfg, D, [None], baseline, caps)
     solved = set(best_q(on(records)).pipe(lambda c: c[c == 1]).index)
     for folder, pop in zip(args.population, pops):
         search = json.loads((folder / "run.json").read_text())["search"]
@@ -261,7 +265,7 @@ def main(argv=None):
     e.add_argument("--out", type=Path, required=True)
     c = sub.add_parser("compare")
     c.add_argument("run", type=Path)
-    c.add_argument("--extra", type=Path, required=True)
+    c.add_argument("--extra", type=Path, nargs="+", required=True, help="`extend` runs of RUN, in order")
     c.add_argument("--population", type=Path, nargs="+", required=True)
     c.add_argument("--budget", type=int, default=100_774, help="the adaptive-width budget to match (rollout-steps)")
     c.add_argument("--deterministic", type=Path, required=True, help="the `deterministic` table of RUN's puzzles")

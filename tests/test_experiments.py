@@ -145,3 +145,22 @@ def test_per_clue_guess_answers_each_clue_with_its_most_frequent_answer(tmp_path
     out = script("ppbench_guess.py", "--data", tmp_path, "--types", "lightup,tapa", "--fit", "4:8", "--score", "0:4",
                  cwd=tmp_path)
     assert re.search(r"\| lightup \| 4 \| \d+\.\d+ \|", out) and "| tapa | 4 |" in out
+
+
+def test_extend_adds_the_rollouts_a_wider_run_has(tiny_ckpt, tmp_path):
+    """modes.py extend runs rollouts k >= K of a run's low-Q puzzles (and, --after an earlier extend, goes on from
+    there): the run plus them is the wider run on those puzzles, so adaptive width can be simulated from them."""
+    def run(K, out):
+        res = CliRunner().invoke(main, ["search", "--ckpt", str(tiny_ckpt), "--samples", str(K), "--sigma", "0.3",
+                                        "--limit", "3", "--dtype", "float32", "--out", str(out), "--quiet"])
+        assert res.exit_code == 0, res.output
+        return load_run(out).records
+    narrow, wide = run(2, tmp_path / "k2"), run(6, tmp_path / "k6")
+    script("modes.py", "extend", tmp_path / "k2", "--K", 4, "--q-threshold", 1e9, "--out", tmp_path / "e4",
+           cwd=tmp_path)
+    script("modes.py", "extend", tmp_path / "k2", "--K", 6, "--q-threshold", 1e9, "--after", tmp_path / "e4",
+           "--out", tmp_path / "e6", cwd=tmp_path)
+    assert json.loads((tmp_path / "e6" / "run.json").read_text())["K_from"] == 4
+    grown = pd.concat([narrow, *(pd.read_parquet(tmp_path / e / "records.parquet") for e in ("e4", "e6"))])
+    grown = grown.sort_values(["puzzle", "k"]).reset_index(drop=True)[wide.columns]
+    pd.testing.assert_frame_equal(grown, wide, check_exact=False, rtol=1e-5)  # q to fp32 rounding across batches
