@@ -145,17 +145,23 @@ def arm_row(name: str, arm: dict, steps: int, cpu: str) -> list[dict]:
 
 @cli.command()
 def table():
-    """The comparison table of the finished arms (results/ppbench/recipes/table.csv and table.md)."""
+    """The comparison table of the finished arms (results/ppbench/recipes/table.csv and table.md): arms finished
+    here replace their rows; arms finished in an earlier sitting (runs/ is local) keep theirs."""
     from ptrm import report
     from ptrm.hardware import cpu
+    from ptrm.io import atomic_write_text
     steps, spec = arms()
     name_of_cpu = cpu().describe()
     rows = [r for name, arm in spec.items() if (RUNS / name / "model.pt").is_file()
             for r in arm_row(name, arm, steps, name_of_cpu)]
     df = pd.DataFrame(rows)
+    if (OUT / "table.csv").is_file():
+        earlier = pd.read_csv(OUT / "table.csv", keep_default_na=False)
+        df = pd.concat([earlier[~earlier.arm.isin(df.get("arm", []))], df], ignore_index=True)
+        df = df.sort_values("arm", key=lambda arm: arm.map(list(spec).index), kind="stable").reset_index(drop=True)
     OUT.mkdir(parents=True, exist_ok=True)
-    df.to_csv(OUT / "table.csv", index=False)
-    (OUT / "table.md").write_text(report.markdown(df.drop(columns=["command", "cpu"])) + "\n")
+    atomic_write_text(OUT / "table.csv", df.to_csv(index=False))
+    atomic_write_text(OUT / "table.md", report.markdown(df.drop(columns=["command", "cpu"])) + "\n")
     click.echo(report.markdown(df.drop(columns=["command", "cpu"])))
 
 
