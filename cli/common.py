@@ -60,8 +60,8 @@ _SEARCH_FLAGS = {
     "D": (("--steps",), "Supervision steps D (default: the checkpoint's N_sup)."),
     "seed": (("--seed",), "Seed of the rollout noise."),
     "noise_on": (("--noise-on",), "Perturb the latent z (paper), the answer state y, or both."),
-    "chunk_size": (("--chunk-size",), "Rollouts per forward batch (speed/memory only; results are identical; "
-                                      "default: 512 on a CPU, 8192 on a GPU)."),
+    "chunk_size": (("--chunk-size",), "Rollouts per forward batch (speed and memory only: the same records up to "
+                                      "last-bit rounding; default: 64 on a CPU, 8192 on a GPU)."),
     "dtype": (("--dtype",), "Activation dtype; auto = bf16 where the hardware computes it natively, else fp32."),
     "per_step": (("--per-step",), "Also record q_halt, correctness and answer hash after every step."),
     "halt_q": (("--halt-q",), "Adaptive: stop a rollout after the first step whose q_halt logit reaches this "

@@ -1,5 +1,5 @@
 """What a running search shows: rollout steps done (in-process the bar moves every supervision step, not every
-work item of 512 rollouts), puzzles done, the running best-Q accuracy where the puzzles have labels, and an ETA
+work item), puzzles done, the running best-Q accuracy where the puzzles have labels, and an ETA
 from the average rate of this session (resumed work is counted done, not fast).
 
 On a terminal it is a tqdm bar; in a log (stderr not a terminal) one line per finished work item; nothing at all
