@@ -252,7 +252,8 @@ def main(argv=None):
     e.add_argument("run", type=Path)
     e.add_argument("--K", type=int, default=256)
     e.add_argument("--q-threshold", type=float, default=1.0)
-    e.add_argument("--after", type=Path, nargs="*", default=[], help="earlier extend runs of RUN, in order: go on from the last")
+    e.add_argument("--after", type=Path, nargs="*", default=[],
+                   help="earlier extend runs of RUN, in order: go on from the last")
     e.add_argument("--out", type=Path, required=True)
     e = sub.add_parser("population")
     e.add_argument("run", type=Path)
