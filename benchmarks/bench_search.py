@@ -11,8 +11,8 @@ of a step, the share of a search spent outside the network, and (with --compile)
 torch.compile with its compile time. Then the peak memory of whole searches over 8 and 512 puzzles (flat: one
 work item lives at a time). With --chunks, the first command's search (in process, --limit puzzles) at each
 chunk size in turn, per dtype: wall seconds, the speed-up over the first size, and whether the records agree.
-With --against, the README's first command run by this checkout and by OLD_CHECKOUT in turn (new, old, new, old, ...), each in a fresh process: wall and CPU seconds, their ratios,
-and whether the records are the same.
+With --against, the README's first command run by this checkout and by OLD_CHECKOUT in turn (new, old, new,
+old, ...), each in a fresh process: wall and CPU seconds, their ratios, and whether the records are the same.
 """
 import argparse
 import multiprocessing as mp
