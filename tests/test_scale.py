@@ -46,8 +46,8 @@ def test_ten_thousand_puzzles_stream_in_flat_memory(tiny_ckpt, tmp_path, monkeyp
 
     samples, real_map = [], backends.LocalBackend.map
 
-    def measured_map(self, pset, items, cfg):  # RSS after every work item
-        for records in real_map(self, pset, items, cfg):
+    def measured_map(self, pset, items, cfg, plan):  # RSS after every work item
+        for records in real_map(self, pset, items, cfg, plan):
             samples.append(rss_mb())
             yield records
 
