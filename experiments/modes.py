@@ -65,9 +65,9 @@ def run_items(run, items, cfg, out: Path, what: dict) -> None:
     (out / "parts").mkdir(parents=True, exist_ok=True)
     plan = ExecutionPlan.resolve(ck.model.device, cfg.dtype, cfg.chunk_size)
     cfg = replace(cfg, chunk_size=plan.chunk_size)
-    if not cfg.whole_puzzles:  # batches of about the plan's size (records agree across sizes)
-        step = lambda i: max(1, plan.chunk_size // (i.p1 - i.p0))
-        items = [WorkItem(i.p0, i.p1, k, min(k + step(i), i.k1)) for i in items for k in range(i.k0, i.k1, step(i))]
+    if not cfg.whole_puzzles:  # batches of the plan's size (records agree across sizes)
+        items = [piece for i in items for piece in
+                 waves.wave_items({p: (i.k0, i.k1) for p in range(i.p0, i.p1)}, plan.chunk_size)]
     done = store.load(items)
     parts = list(done.values())
     for item in items:
@@ -120,8 +120,7 @@ def population(args):
 
 def best_q(records: pd.DataFrame) -> pd.Series:
     """Per puzzle: whether the rollout of highest q_halt (ties: lowest k) is right."""
-    ranked = records.sort_values(["puzzle", "q_halt", "k"], ascending=[True, False, True])
-    return ranked.groupby("puzzle").head(1).set_index("puzzle").correct.astype(float)
+    return metrics.best_q_rows(records).set_index("puzzle").correct.astype(float)
 
 
 def point(method: str, setting: str, correct: pd.Series, steps: float, solved: set, baseline: set) -> dict:

@@ -26,6 +26,7 @@ Works for every mode (independent, population, waves: puzzles may have different
 import numpy as np
 import pandas as pd
 
+from ptrm import metrics
 from ptrm.evaluate import auroc
 
 DIAGNOSTICS = ("stability", "alignment", "entropy", "best_q")
@@ -37,8 +38,7 @@ def per_puzzle(records: pd.DataFrame, baseline: pd.Series | None = None) -> pd.D
     correctness, indexed by puzzle)."""
     counts = records.groupby(["puzzle", "answer_hash"]).size()
     n = records.groupby("puzzle").size()
-    pick = (records.sort_values(["puzzle", "q_halt", "k"], ascending=[True, False, True])
-            .groupby("puzzle").head(1).set_index("puzzle"))
+    pick = metrics.best_q_rows(records).set_index("puzzle")
     share = counts / n.reindex(counts.index.get_level_values("puzzle")).to_numpy()
     modal = counts.groupby("puzzle").max()
     picked = counts.reindex(pd.MultiIndex.from_arrays([pick.index, pick.answer_hash])).to_numpy()

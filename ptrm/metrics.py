@@ -186,6 +186,12 @@ def votes_at_k(roll, weights, k, mc_samples, rng, exact_limit):
     return values, "exact" if exact else "monte-carlo"
 
 
+def best_q_rows(records: pd.DataFrame) -> pd.DataFrame:
+    """Per puzzle, the row of the rollout with the highest q_halt (ties: the lowest k), whatever the number of
+    rollouts each puzzle has (a waves or population run as well as an independent one)."""
+    return records.sort_values(["puzzle", "q_halt", "k"], ascending=[True, False, True]).groupby("puzzle").head(1)
+
+
 def mean_ci(values, seed=0, n_resamples=2000):
     """95% percentile-bootstrap interval for the mean over puzzles (scipy.stats.bootstrap, seeded).
 

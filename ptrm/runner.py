@@ -197,5 +197,5 @@ def best_q_answers(model: TRM, pset: PuzzleSet, cfg: SearchConfig) -> tuple[np.n
         parts.append(run_work_item(model, pset, item, cfg, plan, observe=last[-1]))
     records = pd.concat(parts, ignore_index=True)
     preds = np.concatenate([seen.answers for seen in last])
-    best = records.assign(neg_q=-records.q_halt).sort_values(["puzzle", "neg_q", "k"]).groupby("puzzle").head(1)
+    best = metrics.best_q_rows(records)
     return preds[best.index.values], best.q_halt.values

@@ -114,7 +114,7 @@ def check_records(records: pd.DataFrame, n_puzzles: int, cfg) -> None:
 def summary(records: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """best-Q over each puzzle's rollouts (accuracy % with its 95% bootstrap interval over puzzles), the
     rollouts per puzzle and the waves run."""
-    best = records.sort_values(["puzzle", "q_halt", "k"], ascending=[True, False, True]).groupby("puzzle").head(1)
+    best = metrics.best_q_rows(records)
     mean, (low, high) = best.correct.mean(), metrics.mean_ci(best.correct.to_numpy(), seed=seed)
     per_puzzle = records.groupby("puzzle").size()
     return pd.DataFrame([{"method": "best-Q (adaptive width)", "accuracy": 100 * mean, "ci_low": 100 * low,
