@@ -82,19 +82,18 @@ def run_items(run, items, cfg, out: Path, what: dict) -> None:
                                                     "search": cfg.to_dict()}, indent=1))
 
 
-def widened(run, extras: list[Path]) -> tuple[pd.DataFrame, int]:
+def widened(run, extras: list[Path]) -> tuple[pd.DataFrame, list[int]]:
     """RUN's records with the rollouts of earlier `extend` runs (each starts where the one before it stopped),
-    and the K they reach."""
-    records, K = run.records, run.manifest["search"]["K"]
-    for folder in extras:
-        what = json.loads((folder / "run.json").read_text())
-        records, K = pd.concat([records, pd.read_parquet(folder / "records.parquet")], ignore_index=True), what["K"]
-    return sort_records(records), K
+    and the K each of them reached."""
+    caps = [json.loads((folder / "run.json").read_text())["K"] for folder in extras]
+    parts = [run.records, *(pd.read_parquet(folder / "records.parquet") for folder in extras)]
+    return sort_records(pd.concat(parts, ignore_index=True)), caps
 
 
 def extend(args):
     run = load_run(args.run)
-    records, K_from = widened(run, args.after)
+    records, caps = widened(run, args.after)
+    K_from = caps[-1] if caps else run.manifest["search"]["K"]
     best = records.groupby("puzzle").q_halt.max()
     low = best[best < args.q_threshold].index.to_list()
     print(f"{len(low)} puzzles with best Q < {args.q_threshold} at K={K_from}: {low}", file=sys.stderr)
@@ -163,8 +162,7 @@ def compare(args):
     print(f"deterministic TRM: {len(baseline)} of {len(det)} right", file=sys.stderr)
     run = load_run(args.run)
     records, D = run.records, run.manifest["search"]["D"]
-    wide, _ = widened(run, args.extra)
-    caps = [json.loads((folder / "run.json").read_text())["K"] for folder in args.extra]
+    wide, caps = widened(run, args.extra)
     cfg = config_of(run.manifest)
     everything = pd.DataFrame(methods(records, wide, cfg, D, [None, args.budget], baseline, caps)).assign(panel="all")
     pops = [pd.read_parquet(p / "records.parquet") for p in args.population]
