@@ -105,10 +105,11 @@ class TrainConfig:
         return self
 
 
-# What a resumed run may change: how long it goes on, how it reports and where its files go. Every other field
-# (the architecture, the data, the optimiser) is the run's own: a resume with another value is refused.
-RESUMABLE = {"out", "test_data", "max_steps", "max_minutes", "eval_every", "eval_limit", "test_limit",
-             "checkpoint_minutes", "snapshot_every", "snapshot_dir", "threads"}
+# What a resumed run may change: how long it goes on and how it ends (a constant lr that turns into a cosine
+# decay from the step it resumes at), how it reports and where its files go. Every other field (the
+# architecture, the data, the optimiser) is the run's own: a resume with another value is refused.
+RESUMABLE = {"out", "test_data", "max_steps", "max_minutes", "lr_schedule", "lr_min_ratio", "eval_every",
+             "eval_limit", "test_limit", "checkpoint_minutes", "snapshot_every", "snapshot_dir", "threads"}
 
 
 def check_out(cfg: TrainConfig, resume: bool) -> None:

@@ -20,7 +20,7 @@ from ptrm.errors import PtrmError
 from ptrm.tasks.ppbench.task import by_type
 from ptrm.evaluate import evaluate
 from ptrm.plan import ExecutionPlan
-from ptrm.train import Trainer, load_config, sequence_loss
+from ptrm.train import Trainer, load_config, lr_at, sequence_loss
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,17 @@ def test_resume_continues_from_the_saved_step(tmp_path, data_dir):
     resumed = Trainer(load_config(path, ["max_steps=15"]), resume=True)
     assert resumed.step == 10
     assert resumed.run(progress=False)["train_steps"] == 15
+
+
+def test_a_constant_lr_run_resumes_into_a_cosine_decay_that_ends_at_max_steps(tmp_path, data_dir):
+    path = write_config(tmp_path, data_dir)
+    Trainer(load_config(path, ["max_steps=10"])).run(progress=False)
+    annealed = Trainer(load_config(path, ["max_steps=20", "lr_schedule=cosine", "lr_min_ratio=0.1"]), resume=True)
+    assert annealed.step == 10
+    # at step 10 of 20 (warm-up 5): a third of the way down the cosine, from lr 3e-3 to 3e-4 at max_steps
+    assert lr_at(annealed.cfg, 10) == pytest.approx(3e-3 * (0.1 + 0.45 * 1.5))
+    assert lr_at(annealed.cfg, 20) == pytest.approx(3e-4)
+    assert annealed.run(progress=False)["train_steps"] == 20
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
