@@ -58,10 +58,13 @@ def linear_shapes(model, x, carry) -> list[tuple[int, int, int]]:
 
 def shape_matched_matmuls(shapes, dtype, device):
     """A function running plain matmuls with the step's own shapes (what the step's math allows at best),
-    and their FLOPs."""
-    mats = {s: (torch.randn(s[0], s[1], dtype=dtype, device=device), torch.randn(s[2], s[1], dtype=dtype,
-                                                                                  device=device)) for s in set(shapes)}
-    return (lambda: [F.linear(*mats[s]) for s in shapes]), sum(2 * m * k * n for m, k, n in shapes)
+    and their FLOPs. Each writes into a buffer of its shape, as the in-place step does: fresh outputs would
+    time the allocator's page faults too (at 256 rows they made the reference slower than the step)."""
+    mats = {s: (torch.randn(s[0], s[1], dtype=dtype, device=device),
+                torch.randn(s[2], s[1], dtype=dtype, device=device).t(),  # F.linear's weight, as it multiplies it
+                torch.empty(s[0], s[2], dtype=dtype, device=device)) for s in set(shapes)}
+    return (lambda: [torch.mm(a, w, out=out) for a, w, out in (mats[s] for s in shapes)]), \
+        sum(2 * m * k * n for m, k, n in shapes)
 
 
 def dense_rate(dtype, device, clock, n=2048) -> float:
@@ -134,6 +137,31 @@ def bench_dtype(ck, pset, dtype, B, compile_step, clock, repeats=5):
     return dense, matmul_flops / statistics.median(times["matmuls"])
 
 
+def profile_step(ck, pset, dtype, B, top=8) -> None:
+    """Where the in-place step's time goes, by op (torch.profiler over 20 steps): what bounds the step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model = ck.model
+    rows = np.arange(B) % len(pset)
+    with torch.inference_mode():
+        x = model.input_embeddings(torch.from_numpy(pset.inputs[rows]), torch.from_numpy(
+            pset.puzzle_identifiers[rows]), dtype)
+        carry = model.initial_carry(B, dtype)
+        for _ in range(3):
+            model.step(carry, x)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(20):
+                model.step(carry, x)
+    ops = [e for e in prof.key_averages() if e.key.startswith("aten::") and e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in ops)
+    ops.sort(key=lambda e: -e.self_cpu_time_total)
+    print(f"\n{hardware.dtype_name(dtype)}: the in-place step's time by op ({B} rollouts, self time, 20 steps)")
+    print("| op | share | calls per step |\n|---|---|---|")
+    for e in ops[:top]:
+        print(f"| {e.key} | {e.self_cpu_time_total / total:.0%} | {e.count // 20} |")
+    print(f"| the other {len(ops) - top} ops | {sum(e.self_cpu_time_total for e in ops[top:]) / total:.0%} | |")
+
+
 def chunk_sizes(ck, pset, chunks: list[int], limit: int, rounds: int, dtype) -> None:
     """The README's first command's search (adaptive, K=64, sigma 0.3; no deterministic baseline) on `limit`
     puzzles at each chunk size in turn, round after round: how the rollouts per forward batch set the speed
@@ -200,6 +228,7 @@ def main():
     ap.add_argument("--ckpt", default="results/checkpoints/sudoku.pt")
     ap.add_argument("--rows", type=int, default=256, help="rollouts per timed batch (0: no step timings)")
     ap.add_argument("--compile", action="store_true", help="also time the step under torch.compile")
+    ap.add_argument("--profile", action="store_true", help="the in-place step's time by op, at --rows")
     ap.add_argument("--memory-puzzles", default="8,512", help="puzzle counts for the memory check (K=64)")
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
@@ -228,6 +257,8 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     rates = {hardware.dtype_name(d): bench_dtype(ck, pset, d, args.rows, args.compile, clock)
              for d in dtypes if args.rows}
+    for d in dtypes if args.profile and args.rows else []:
+        profile_step(ck, pset, d, args.rows)
     print()
     for name, (dense, matched) in rates.items():
         print(f"{name}: dense matmul 2048^2 {dense / 1e9:.0f} GFLOP/s, the step's own matmul shapes "
