@@ -93,15 +93,20 @@ def peak_rss_mb(path, n, K, chunk, dtype) -> float:
     return value
 
 
-def bench_dtype(ck, pset, dtype, B, compile_step, clock, repeats=5):
+def step_inputs(ck, pset, dtype, B):
+    """Input embeddings and initial carry of B rollouts of the test set (inside torch.inference_mode)."""
     model, device = ck.model, ck.model.device
     rows = np.arange(B) % len(pset)  # a batch may hold more rows than the test set has puzzles
+    inputs = torch.from_numpy(pset.inputs[rows]).to(device)
+    pids = torch.from_numpy(pset.puzzle_identifiers[rows]).to(device)
+    return model.input_embeddings(inputs, pids, dtype), tuple(c.to(device) for c in model.initial_carry(B, dtype))
+
+
+def bench_dtype(ck, pset, dtype, B, compile_step, clock, repeats=5):
+    model, device = ck.model, ck.model.device
     flops = metrics.flops_per_step(ck.cfg) * B
     with torch.inference_mode():
-        inputs = torch.from_numpy(pset.inputs[rows]).to(device)
-        pids = torch.from_numpy(pset.puzzle_identifiers[rows]).to(device)
-        x = model.input_embeddings(inputs, pids, dtype)
-        carry = tuple(c.to(device) for c in model.initial_carry(B, dtype))
+        x, carry = step_inputs(ck, pset, dtype, B)
         matmuls, matmul_flops = shape_matched_matmuls(linear_shapes(model, x, carry), dtype, device)
         times = interleaved_seconds({"in place": lambda: model.step(carry, x),
                                      "op by op": lambda: model.step_autograd(carry, x),
@@ -142,11 +147,8 @@ def profile_step(ck, pset, dtype, B, top=8) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     model = ck.model
-    rows = np.arange(B) % len(pset)
     with torch.inference_mode():
-        x = model.input_embeddings(torch.from_numpy(pset.inputs[rows]), torch.from_numpy(
-            pset.puzzle_identifiers[rows]), dtype)
-        carry = model.initial_carry(B, dtype)
+        x, carry = step_inputs(ck, pset, dtype, B)
         for _ in range(3):
             model.step(carry, x)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -160,6 +162,36 @@ def profile_step(ck, pset, dtype, B, top=8) -> None:
     for e in ops[:top]:
         print(f"| {e.key} | {e.self_cpu_time_total / total:.0%} | {e.count // 20} |")
     print(f"| the other {len(ops) - top} ops | {sum(e.self_cpu_time_total for e in ops[top:]) / total:.0%} | |")
+
+
+class FreshOutputs(trm_model.StepBuffers):
+    """The in-place step as it was before its per-step buffers: every matmul and SwiGLU into a new tensor."""
+
+    def mm(self, name, a, b):
+        return torch.mm(a, b)
+
+    def swiglu(self, name, gate_up):
+        return trm_model.swiglu_(gate_up, 1)
+
+
+def buffers_side_by_side(ck, pset, dtype, B, repeats=7) -> None:
+    """The in-place step with its per-step buffers against fresh outputs, in turn: same values, fewer page faults."""
+    kept = trm_model.StepBuffers
+
+    def step(buffers):
+        trm_model.StepBuffers = buffers
+        try:
+            return ck.model.step(carry, x)
+        finally:
+            trm_model.StepBuffers = kept
+    with torch.inference_mode():
+        x, carry = step_inputs(ck, pset, dtype, B)
+        same = all(torch.equal(a, b) for a, b in zip(step(kept)[1:], step(FreshOutputs)[1:]))
+        times = interleaved_seconds({"buffers": lambda: step(kept), "fresh": lambda: step(FreshOutputs)}, repeats)
+    print(f"{hardware.dtype_name(dtype)}, {B} rollouts: step with per-step buffers "
+          f"{statistics.median(times['buffers']) * 1e3:.0f} ms, with fresh outputs "
+          f"{statistics.median(times['fresh']) * 1e3:.0f} ms: {median_ratio(times['fresh'], times['buffers']):.2f}x; "
+          f"logits and q {'identical' if same else 'DIFFER'}")
 
 
 def chunk_sizes(ck, pset, chunks: list[int], limit: int, rounds: int, dtype) -> None:
@@ -229,6 +261,8 @@ def main():
     ap.add_argument("--rows", type=int, default=256, help="rollouts per timed batch (0: no step timings)")
     ap.add_argument("--compile", action="store_true", help="also time the step under torch.compile")
     ap.add_argument("--profile", action="store_true", help="the in-place step's time by op, at --rows")
+    ap.add_argument("--buffers", help="rollout counts to time the step with its per-step buffers against fresh "
+                                      "outputs at, e.g. 64,256")
     ap.add_argument("--memory-puzzles", default="8,512", help="puzzle counts for the memory check (K=64)")
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
@@ -259,6 +293,9 @@ def main():
              for d in dtypes if args.rows}
     for d in dtypes if args.profile and args.rows else []:
         profile_step(ck, pset, d, args.rows)
+    for B in map(int, filter(None, (args.buffers or "").split(","))):
+        for d in dtypes:
+            buffers_side_by_side(ck, pset, d, B)
     print()
     for name, (dense, matched) in rates.items():
         print(f"{name}: dense matmul 2048^2 {dense / 1e9:.0f} GFLOP/s, the step's own matmul shapes "
