@@ -210,7 +210,9 @@ def test_windows_of_puzzles_concatenate_to_the_whole_run(tiny_ckpt, puzzles):
                          deterministic=False, offset=offset, limit=6).records for offset in (0, 6)]
     assert halves[1].puzzle.min() == 6
     joined = pd.concat(halves, ignore_index=True)
-    assert joined.to_parquet(index=False) == whole.to_parquet(index=False)
+    # a window's batch is smaller than the whole's: in fp32, q to last-bit rounding (MKL's AVX2 kernels on an
+    # Intel CPU round it by batch size), everything else exactly
+    pd.testing.assert_frame_equal(joined, whole, check_exact=False, rtol=1e-5)
 
 
 def test_cli_search_writes_records_and_prints_the_table(tiny_ckpt, tmp_path):
