@@ -87,11 +87,20 @@ def run(spec: Spec, root=".", log=print) -> None:
             raise PtrmError(f"{spec.name}: the step did not make {missing[0]}: {step.run}")
 
 
-def recorded(spec: Spec, root=".") -> tuple[float, list[str]]:
-    """The search time the manifests under the spec's outputs recorded, in seconds, and on which CPUs/GPUs."""
-    folders = {(Path(root) / p).parent for step in spec.steps for p in step.makes}
+def _folders(spec: Spec, root) -> set[Path]:
+    return {(Path(root) / p).parent for step in spec.steps for p in step.makes}
+
+
+def recorded(spec: Spec, specs: dict[str, Spec], root=".") -> tuple[float, list[str]]:
+    """The search time the manifests under the spec's outputs recorded, in seconds, and on which CPUs/GPUs: a
+    manifest counts for the spec with the deepest output folder above it (results/ppbench/ holds other specs'
+    folders, e.g. results/ppbench/sudoku-specialist/)."""
+    folders = _folders(spec, root)
+    deeper = {f for other in specs.values() if other is not spec for f in _folders(other, root)
+              if any(f != mine and mine in f.parents for mine in folders)}
     seconds, machines = 0.0, set()
-    for manifest in {m for f in folders if f.is_dir() for m in f.rglob("manifest.json")}:
+    for manifest in {m for f in folders if f.is_dir() for m in f.rglob("manifest.json")
+                     if not any(d in m.parents for d in deeper)}:
         m = json.loads(manifest.read_text())
         seconds += m.get("wall_seconds", 0.0)
         machines.add(str(m.get("hardware", "unknown")).splitlines()[0].split(" (")[0])  # "CPU: <model> [family, model]"
@@ -110,7 +119,7 @@ def index(specs: dict[str, Spec], root=".") -> str:
              "`data/` (held-out puzzle files the specs read), `training/` (learning curves). Trainer resume states "
              "and snapshots past the shipped ones are not committed: they stay in the folder that trained them (gitignored).", ""]
     for spec in specs.values():
-        seconds, machines = recorded(spec, root)
+        seconds, machines = recorded(spec, specs, root)
         missing = [p for p in spec.outputs if not (Path(root) / p).exists()]
         lines += [f"## {spec.name}", "", spec.what, "",
                   f"- command: `ptrm reproduce {spec.name}`",

@@ -53,6 +53,17 @@ def test_a_step_that_fails_or_makes_nothing_stops_with_one_line(tmp_path):
         reproduce.load_specs(tmp_path)
 
 
+def test_a_manifest_counts_for_the_spec_whose_output_folder_is_nearest(tmp_path):
+    write_spec(tmp_path, "table", "what: x\nsteps:\n  - run: 'true'\n    makes: [res/table.md]\noutputs: [res/table.md]\n")
+    write_spec(tmp_path, "inner", "what: x\nsteps:\n  - run: 'true'\n    makes: [res/inner/t.md]\noutputs: [res/inner/t.md]\n")
+    for folder, seconds in (("res/a", 60), ("res/inner/b", 120)):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "manifest.json").write_text(f'{{"wall_seconds": {seconds}, "hardware": "CPU: X"}}')
+    specs = reproduce.load_specs(tmp_path)
+    assert reproduce.recorded(specs["table"], specs, tmp_path) == (60.0, ["CPU: X"])
+    assert reproduce.recorded(specs["inner"], specs, tmp_path) == (120.0, ["CPU: X"])
+
+
 def test_every_table_and_figure_of_the_specs_is_in_the_repository():
     specs = reproduce.load_specs(ROOT)
     assert {"first-command", "headline", "sigma-curve", "ppbench-table"} <= set(specs)
