@@ -176,18 +176,13 @@ class FreshOutputs(trm_model.StepBuffers):
 
 def buffers_side_by_side(ck, pset, dtype, B, repeats=7) -> None:
     """The in-place step with its per-step buffers against fresh outputs, in turn: same values, fewer page faults."""
-    kept = trm_model.StepBuffers
-
-    def step(buffers):
-        trm_model.StepBuffers = buffers
-        try:
-            return ck.model.step(carry, x)
-        finally:
-            trm_model.StepBuffers = kept
+    kinds = {"buffers": trm_model.StepBuffers, "fresh": FreshOutputs}
     with torch.inference_mode():
         x, carry = step_inputs(ck, pset, dtype, B)
-        same = all(torch.equal(a, b) for a, b in zip(step(kept)[1:], step(FreshOutputs)[1:]))
-        times = interleaved_seconds({"buffers": lambda: step(kept), "fresh": lambda: step(FreshOutputs)}, repeats)
+        steps = {name: (lambda buffers=buffers: ck.model._step_inference(carry, x, buffers()))
+                 for name, buffers in kinds.items()}
+        same = all(torch.equal(a, b) for a, b in zip(steps["buffers"]()[1:], steps["fresh"]()[1:]))
+        times = interleaved_seconds(steps, repeats)
     print(f"{hardware.dtype_name(dtype)}, {B} rollouts: step with per-step buffers "
           f"{statistics.median(times['buffers']) * 1e3:.0f} ms, with fresh outputs "
           f"{statistics.median(times['fresh']) * 1e3:.0f} ms: {median_ratio(times['fresh'], times['buffers']):.2f}x; "

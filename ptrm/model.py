@@ -334,10 +334,11 @@ class TRM(nn.Module):
         return [{name.removesuffix(".weight"): p.to(dtype) for name, p in layer.named_parameters()}
                 for layer in self.L_level.layers]
 
-    def _step_inference(self, carry, x):
-        """`step` without autograd: the same values, computed in place (see the module docstring)."""
+    def _step_inference(self, carry, x, buf: StepBuffers | None = None):
+        """`step` without autograd: the same values, computed in place (see the module docstring); `buf`, the
+        step's output buffers (new ones by default; benchmarks/bench_search.py passes others to compare)."""
         cos_sin = (self.rope_cos, self.rope_sin) if self.cfg.pos_encodings == "rope" else None
-        net, w, buf = self.L_level, self.cast_weights(x.dtype), StepBuffers()
+        net, w, buf = self.L_level, self.cast_weights(x.dtype), buf or StepBuffers()
         zH, zL = carry
         for _ in range(self.cfg.H_cycles):
             injection = zH + x  # the same for every latent update of this recursion

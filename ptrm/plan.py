@@ -27,7 +27,8 @@ class ExecutionPlan:
         """`dtype` "auto" becomes bf16 where the device computes it natively, else fp32. Without a chunk size,
         64 on a CPU and 8192 on a GPU. On a CPU a step's activations should stay in cache: a batch of 64 rollouts
         (~6k token rows) runs the README's first command's search 1.3-1.4x faster than 512
-        (benchmarks/bench_search.py --chunks, docs/speed.md). On a GPU a batch of 512 rows leaves most of the time to kernel launches."""
+        (benchmarks/bench_search.py --chunks, docs/speed.md). On a GPU a batch of 512 rows leaves most of the time
+        to kernel launches."""
         device = torch.device(device)
         resolved, why = hardware.resolve_dtype(dtype, device)
         default = GPU_CHUNK if device.type == "cuda" else CPU_CHUNK

@@ -97,7 +97,7 @@ def recorded(spec: Spec, specs: dict[str, Spec], root=".") -> tuple[float, list[
     folders, e.g. results/ppbench/sudoku-specialist/)."""
     folders = _folders(spec, root)
     deeper = {f for other in specs.values() if other is not spec for f in _folders(other, root)
-              if any(f != mine and mine in f.parents for mine in folders)}
+              if any(mine in f.parents for mine in folders)}
     seconds, machines = 0.0, set()
     for manifest in {m for f in folders if f.is_dir() for m in f.rglob("manifest.json")
                      if not any(d in m.parents for d in deeper)}:
